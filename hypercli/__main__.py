@@ -1,0 +1,3 @@
+from hypercli.cli.main import main
+
+main()

@@ -1,0 +1,68 @@
+"""``hyper eval``: accuracy, loss, per-class accuracy, confusion matrix (and more) of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hypercli.cli.common import console, print_json, resolve_checkpoint, user_errors
+
+
+@user_errors
+def evaluate(
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="Checkpoint file or run directory (default: the latest run).")] = None,
+    split: Annotated[str, typer.Option(help="test, val or train.")] = "test",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix,
+    open-set verification (when the recipe asks) and per-layer hyperspherical energy."""
+    from hypercli.engine.report import report
+    from hypercli.errors import HyperError
+
+    if split not in ("test", "val", "train"):
+        raise HyperError(f"--split {split!r}: use test, val or train")
+    path = resolve_checkpoint(checkpoint)
+    result = report(path, split, device)
+    if json_out:
+        print_json(result)
+        return
+    _print(result)
+
+
+def _print(r: dict) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{r['recipe']}[/] on {r['split']} ({r['n']} images): "
+                  f"accuracy [bold green]{r['accuracy']:.2%}[/], loss {r['loss']:.4f}")
+    names = r["class_names"]
+    conf = r["confusion"]
+    table = Table(title="per class (rows: true class, columns: predicted)", title_justify="left")
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    for j in range(len(names)):
+        table.add_column(str(j), justify="right")
+    for i, name in enumerate(names):
+        table.add_row(f"{i} {name}", f"{r['per_class_accuracy'][i]:.2%}", *map(str, conf[i]))
+    console.print(table)
+    if "verification" in r:
+        v = r["verification"]
+        t = Table(title="open-set verification (unseen classes)", title_justify="left")
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        for k, val in v.items():
+            if isinstance(val, float):
+                t.add_row(k, f"{val:.4f}")
+            elif isinstance(val, (int, str)):
+                t.add_row(k, str(val))
+        console.print(t)
+    if r.get("energies"):
+        t = Table(title="hyperspherical energy per layer", title_justify="left")
+        t.add_column("layer")
+        t.add_column("energy", justify="right")
+        for k, val in r["energies"].items():
+            t.add_row(k, f"{val:.6g}" if isinstance(val, float) else str(val))
+        console.print(t)

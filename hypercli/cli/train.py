@@ -1,0 +1,64 @@
+"""``hyper train``: train a recipe, write a run directory, print the test accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hypercli.cli.common import console, print_json, user_errors
+
+
+@user_errors
+def train(
+    recipe: Annotated[Optional[str], typer.Option(
+        "--recipe", "-r", help="Recipe file or bundled recipe name (see `hyper list`).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", "-s", help="Override a recipe value: key.path=value (repeatable).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Run directory (default runs/<recipe>/<timestamp>).")] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run in --out from its last checkpoint.")] = False,
+    device: Annotated[Optional[str], typer.Option(
+        help="auto, cpu or cuda (default: the recipe's train.device).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a model from a recipe on real data (Fashion-MNIST by default)."""
+    from hypercli.engine import read_checkpoint
+    from hypercli.engine import train as run_training
+    from hypercli.errors import HyperError
+    from hypercli.recipe import build_recipe, load_recipe, parse_override, _set_path
+
+    if device not in (None, "auto", "cpu", "cuda"):
+        raise HyperError(f"--device {device!r}: use auto, cpu or cuda")
+    if resume:
+        if out is None:
+            raise HyperError("--resume needs --out DIR: the run directory to continue")
+        if recipe is not None:
+            raise HyperError("--resume continues the recipe stored in the run; drop --recipe "
+                             "(use --set to change values such as train.epochs)")
+        tree = read_checkpoint(out)["recipe"]
+        for text in set_ or []:
+            key, value = parse_override(text)
+            _set_path(tree, key, value, f"--set {text}")
+        rec = build_recipe(tree, f"{out}/checkpoint.pt with --set overrides")
+    else:
+        if recipe is None:
+            raise HyperError("no recipe: pass --recipe NAME (e.g. fmnist-quick; `hyper list` "
+                             "shows the bundled ones)")
+        rec = load_recipe(recipe, set_ or [])
+    summary = run_training(rec, out_dir=out, resume=resume, device=device, progress=progress,
+                           console=console)
+    if summary.get("interrupted"):
+        raise typer.Exit(130)
+    summary.pop("history", None)
+    if json_out:
+        print_json(summary)
+        return
+    acc = summary["test_accuracy"]
+    console.print(
+        f"[bold green]test accuracy {acc:.2%}[/] (loss {summary['test_loss']:.4f}) after "
+        f"{summary['epochs']} epochs, {summary['wall_seconds']:.0f} s, "
+        f"{summary['train_images_per_second']:.0f} training images/s -> {summary['run_dir']}")

@@ -1,0 +1,55 @@
+"""Optimizers and per-iteration learning-rate schedules from the recipe."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hypercli.recipe import OptimizerConfig, ScheduleConfig
+
+
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """SGD / Adam / AdamW; parameters whose name contains a ``no_decay`` entry get none."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if any(s in name for s in cfg.no_decay) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.name == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def lr_factor(step: int, cfg: ScheduleConfig, steps_per_epoch: int, total_steps: int) -> float:
+    """The multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
+    warm = cfg.warmup_epochs * steps_per_epoch
+    if cfg.name != "onecycle" and warm > 0 and step < warm:
+        return (step + 1) / warm
+    t = step / max(total_steps, 1)
+    if cfg.name == "constant":
+        return 1.0
+    if cfg.name == "multistep":
+        epoch = step / steps_per_epoch
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    if cfg.name == "cosine":
+        t0 = warm / max(total_steps, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * (t - t0) / max(1.0 - t0, 1e-12)))
+    # onecycle (Smith & Topin 2019, torch's OneCycleLR shape): lr/25 up to lr, cosine to lr/1e4
+    if t < cfg.pct_start:
+        u = t / cfg.pct_start
+        return 1 / 25 + (1 - 1 / 25) * 0.5 * (1 - math.cos(math.pi * u))
+    u = (t - cfg.pct_start) / (1 - cfg.pct_start)
+    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * u))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_per_epoch: int,
+                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg, steps_per_epoch, total_steps))

@@ -1,0 +1,49 @@
+"""``report``: everything ``hyper eval`` says about a checkpoint, as one dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hypercli.data import load_data, load_split
+from hypercli.engine.checkpoint import load_checkpoint, read_checkpoint
+from hypercli.engine.distributed import resolve_device
+from hypercli.engine.evaluate import evaluate, predict
+from hypercli.errors import HyperError
+
+
+def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
+           energies: bool = True) -> dict[str, Any]:
+    """Accuracy, loss, per-class accuracy, confusion matrix of a checkpoint on ``split``;
+    open-set verification when its recipe asks (``eval.verification``); the hyperspherical
+    energy of each layer when the MHE module is available."""
+    dev = resolve_device(device)
+    model, recipe = load_checkpoint(checkpoint, dev)
+    meta = read_checkpoint(checkpoint)["data"]
+    data = load_data(recipe.data, recipe.seed)
+    part = {"test": data.test, "train": data.train, "val": data.val}[split]
+    if part is None:
+        raise HyperError("--split val: this run has no validation split (data.val_split is 0)")
+    out: dict[str, Any] = {"checkpoint": str(checkpoint), "recipe": recipe.name,
+                           "split": split, "class_names": meta["class_names"]}
+    out.update(evaluate(model, part, dev, recipe.data.eval_batch_size, meta["num_classes"]))
+    ver = recipe.eval.verification
+    if ver is not None:
+        from hypercli.engine.verification import verification
+
+        pairs_split = load_split(recipe.data, "test", ver.classes)
+        feats = predict(model, pairs_split.images, dev, recipe.data.eval_batch_size,
+                        features=True)
+        out["verification"] = verification(feats, pairs_split.labels, pairs=ver.pairs,
+                                           folds=ver.folds, far=ver.far, seed=recipe.seed)
+    if energies:
+        try:
+            from hypercli.mhe import layer_energies
+        except ImportError:
+            pass
+        else:
+            with torch.no_grad():
+                out["energies"] = layer_energies(model)
+    return out

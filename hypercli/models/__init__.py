@@ -1,0 +1,12 @@
+"""Registered model builders (``hypercli.registry.MODELS``) and the ``Net`` they make.
+
+A builder takes the convolution and linear operator factories, so any registered
+operator (SphereConv, decoupled operators) drops into any model.
+"""
+
+from hypercli.models import plain as plain  # noqa: F401  (registers the builders)
+from hypercli.models import resnet as resnet  # noqa: F401
+from hypercli.models.factory import count_parameters, create_model
+from hypercli.models.net import Net, Normalize
+
+__all__ = ["Net", "Normalize", "count_parameters", "create_model"]

@@ -1,0 +1,261 @@
+"""The recipe: one typed schema for every experiment, loaded from YAML plus ``--set`` overrides.
+
+A recipe file holds only what differs from the defaults below. Component arguments
+(``model.conv_args``, ``loss.args``, ``regularizers[i].args``, ...) are checked against the
+component's own signature when it is built, so an unknown key is an error there too.
+
+    recipe = load_recipe("fmnist-quick.yaml", overrides=["optimizer.lr=0.05"])
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hypercli.errors import HyperError
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Imbalance(_Section):
+    """Class-imbalanced training set (MHE paper, CIFAR-10 imbalance experiments).
+
+    ``single``: class ``classes[0]`` keeps ``ratios[0]`` of its images (default 10%).
+    ``multiple``: class ``classes[i]`` keeps ``ratios[i]`` of its images.
+    """
+
+    kind: Literal["single", "multiple"]
+    classes: list[int] = Field(default_factory=lambda: [0])
+    ratios: list[float] = Field(default_factory=lambda: [0.1])
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Imbalance:
+        if len(self.classes) != len(self.ratios):
+            raise ValueError("imbalance.classes and imbalance.ratios need the same length")
+        if any(not 0.0 < r <= 1.0 for r in self.ratios):
+            raise ValueError("imbalance.ratios must lie in (0, 1]")
+        if self.kind == "single" and len(self.classes) != 1:
+            raise ValueError("imbalance kind 'single' cuts exactly one class")
+        return self
+
+
+class DataConfig(_Section):
+    name: str = "fashion-mnist"
+    root: str | None = None  # directory of the files; each dataset has its own default
+    download: bool = False  # let torchvision fetch CIFAR when the machine is online
+    args: dict[str, Any] = Field(default_factory=dict)  # dataset-specific (synthetic sizes)
+    subset: int | None = Field(None, gt=0)  # use the first N training images (after shuffle)
+    classes: list[int] | None = None  # train/test on these classes only (open-set training)
+    val_split: float = Field(0.0, ge=0.0, lt=1.0)  # hold this fraction out of training
+    augment: list[Literal["crop", "flip"]] = Field(default_factory=list)
+    pad: int = Field(4, ge=0)  # padding of the random crop
+    imbalance: Imbalance | None = None
+    batch_size: int = Field(128, gt=0)
+    eval_batch_size: int = Field(1000, gt=0)
+    on_device: bool = True  # keep the whole dataset on the training device when it fits
+
+
+class ModelConfig(_Section):
+    name: str = "plain-cnn-small"
+    args: dict[str, Any] = Field(default_factory=dict)  # builder-specific (widths, depth)
+    conv: str = "conv"
+    conv_args: dict[str, Any] = Field(default_factory=dict)
+    linear: str = "linear"
+    linear_args: dict[str, Any] = Field(default_factory=dict)
+    batchnorm: bool = True
+    feature_dim: int | None = Field(None, gt=0)  # add a linear layer to this many features
+
+
+class LossConfig(_Section):
+    name: str = "softmax"
+    args: dict[str, Any] = Field(default_factory=dict)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class OptimizerConfig(_Section):
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    weight_decay: float = Field(5e-4, ge=0.0)
+    # parameter-name substrings that get no weight decay (SphereNet: the SphereConv weights)
+    no_decay: list[str] = Field(default_factory=list)
+
+
+class ScheduleConfig(_Section):
+    name: Literal["constant", "multistep", "cosine", "onecycle"] = "multistep"
+    milestones: list[float] = Field(default_factory=list)  # in epochs (fractions allowed)
+    gamma: float = Field(0.1, gt=0.0)
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    pct_start: float = Field(0.25, gt=0.0, lt=1.0)  # onecycle
+
+
+class AdversarialConfig(_Section):
+    """Adversarial training: replace ``fraction`` of each batch by attacked images."""
+
+    method: str = "fgsm"
+    eps: float = Field(8.0, ge=0.0)  # L-inf methods: in 1/255 units; L2: plain norm
+    alpha: float | None = Field(None, gt=0.0)  # step size, same units; None: attack default
+    steps: int = Field(1, ge=1)
+    random_start: bool | None = None
+    fraction: float = Field(0.5, gt=0.0, le=1.0)
+
+
+class TrainConfig(_Section):
+    epochs: float = Field(10, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    channels_last: bool = True  # on CUDA
+    compile: bool = False
+    sync_batchnorm: bool = False  # under torchrun
+    grad_clip: float | None = Field(None, gt=0.0)
+    eval_every: int = Field(1, ge=0)  # evaluate every N epochs (0: only at the end)
+    adversarial: AdversarialConfig | None = None
+
+
+class RegularizerConfig(_Section):
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerificationConfig(_Section):
+    """Open-set verification (LFW-style) on classes never seen in training."""
+
+    classes: list[int]  # held-out classes the pairs are drawn from
+    pairs: int = Field(6000, gt=0)  # half same-class, half different-class
+    folds: int = Field(10, ge=2)
+    far: list[float] = Field(default_factory=lambda: [1e-3, 1e-2])
+
+
+class EvalConfig(_Section):
+    verification: VerificationConfig | None = None
+
+
+class Recipe(_Section):
+    name: str = "recipe"
+    description: str = ""
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    regularizers: list[RegularizerConfig] = Field(default_factory=list)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def list_recipes() -> list[str]:
+    """Names of the bundled recipes (files in hypercli/recipes)."""
+    return sorted(p.name for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def resolve_recipe_path(name: str | os.PathLike[str]) -> Path:
+    """A path that exists, else a bundled recipe (``.yaml`` optional)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for candidate in (RECIPES_DIR / path.name, RECIPES_DIR / f"{path.name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise HyperError(
+        f"recipe {str(name)!r} not found: it is no file and no bundled recipe; "
+        f"bundled: {', '.join(list_recipes())} (see `hyper list`)"
+    )
+
+
+def _set_path(tree: dict[str, Any], key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    node: Any = tree
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            try:
+                node = node[int(part)]
+                continue
+            except (ValueError, IndexError):
+                raise HyperError(f"{source}: {'.'.join(parts[: i + 1])} is no list index") from None
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        elif not isinstance(nxt, (dict, list)):
+            raise HyperError(f"{source}: {'.'.join(parts[: i + 1])} is a value, not a section")
+        node = nxt
+    last = parts[-1]
+    if isinstance(node, list):
+        try:
+            node[int(last)] = value
+        except (ValueError, IndexError):
+            raise HyperError(f"{source}: {key} is no list index") from None
+    else:
+        node[last] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"a.b=c"`` -> ``("a.b", yaml-parsed c)``."""
+    if "=" not in text:
+        raise HyperError(f"--set {text!r}: expected key.path=value, e.g. optimizer.lr=0.05")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise HyperError(f"--set {text!r}: the key is empty")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def build_recipe(tree: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    """Validate a nested dict against the schema; errors name the key and ``source``."""
+    try:
+        return Recipe.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise HyperError(f"{source}: {loc}: {msg}{more}") from None
+
+
+def load_recipe(name: str | os.PathLike[str] | None = None,
+                overrides: list[str] | None = None) -> Recipe:
+    """Load a recipe file (or the defaults), apply ``key.path=value`` overrides, validate."""
+    tree: dict[str, Any] = {}
+    source = "<defaults>"
+    if name is not None:
+        path = resolve_recipe_path(name)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise HyperError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise HyperError(f"{source}: a recipe is a mapping of sections, got {type(loaded).__name__}")
+        tree = loaded
+        tree.setdefault("name", path.stem)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_path(tree, key, value, f"{source} --set {text}")
+    where = source + (" with --set overrides" if overrides else "")
+    return build_recipe(tree, where)
+
+
+def save_recipe(recipe: Recipe, path: Path) -> None:
+    from hypercli.engine.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(recipe.to_dict(), sort_keys=False))

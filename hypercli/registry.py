@@ -1,0 +1,126 @@
+"""Registries: one per kind of component, filled at import, with factories that fail loudly.
+
+Every pluggable part of hyper (models, convolution operators, linear operators, margin
+heads, datasets, regularizers, attacks) is registered here under a name, so recipes refer
+to components by name and ``hyper list`` can show them all::
+
+    @CONVS.register("sphere")
+    class SphereConv2d(nn.Conv2d): ...
+
+    conv = CONVS.get("sphere")            # the class
+    model = MODELS.create("plain-cnn-9", num_classes=100)
+
+An unknown name raises ``HyperError`` listing the known names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from hypercli.errors import HyperError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name -> component table for one kind of component."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, help: str | None = None) -> Callable[[T], T]:
+        """Decorator registering ``obj`` under ``name``; a second use of a name is a bug."""
+
+        def deco(obj: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = obj
+            doc = help or (inspect.getdoc(obj) or "").split("\n")[0]
+            self._help[name] = doc
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        load_all()
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(sorted(self._items))
+            close = difflib.get_close_matches(name, list(self._items), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise HyperError(f"unknown {self.kind} {name!r}{hint}; known: {known}") from None
+
+    def create(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Build the component ``name``; unknown keyword arguments are a ``HyperError``."""
+        factory = self.get(name)
+        check_kwargs(factory, kwargs, f"{self.kind} {name!r}")
+        return factory(*args, **kwargs)  # type: ignore[operator]
+
+    def names(self) -> list[str]:
+        load_all()
+        return sorted(self._items)
+
+    def help(self, name: str) -> str:
+        load_all()
+        return self._help.get(name, "")
+
+    def __contains__(self, name: object) -> bool:
+        load_all()
+        return name in self._items
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {sorted(self._items)})"
+
+
+def check_kwargs(factory: Any, kwargs: dict[str, Any], what: str) -> None:
+    """Raise ``HyperError`` naming any keyword ``factory`` does not accept."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    accepted = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise HyperError(
+            f"{what} takes no argument {unknown[0]!r}; it takes: {', '.join(sorted(accepted))}"
+        )
+
+
+MODELS: Registry[Callable[..., Any]] = Registry("model")
+CONVS: Registry[type] = Registry("conv operator")
+LINEARS: Registry[type] = Registry("linear operator")
+HEADS: Registry[type] = Registry("loss head")
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
+REGULARIZERS: Registry[type] = Registry("regularizer")
+ATTACKS: Registry[type] = Registry("attack")
+
+# The packages whose import fills the registries above.
+_PACKAGES = (
+    "hypercli.nn",
+    "hypercli.losses",
+    "hypercli.models",
+    "hypercli.data",
+    "hypercli.mhe",
+    "hypercli.attacks",
+)
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every component package once, so that every registry is complete."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for pkg in _PACKAGES:
+        importlib.import_module(pkg)
