@@ -1,0 +1,152 @@
+"""From checkpoints and run directories to a saved figure: what ``hyper visualize-features`` runs.
+
+Each ``render_*`` checks the output path first (so a bad path fails before any work),
+loads what it needs, draws, saves atomically and returns a JSON-ready summary.
+
+    render_features(["runs/fmnist-2d-softmax/latest"], "softmax.png")
+    render_layers(["runs/a", "runs/b"], "layers.png", selection="all")
+    render_curves(["runs/a"], "curves.png")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hypercli.errors import HyperError
+from hypercli.viz.figure import DEFAULT_DPI, check_output_path, save_figure
+
+SPLITS = ("test", "val", "train")
+PathLike = str | os.PathLike[str]
+
+
+def _labels(paths: list[Path], names: list[str]) -> list[str]:
+    """Column labels: recipe names, made unique with the run folder when they repeat."""
+    if len(set(names)) == len(names):
+        return names
+    return [f"{name} ({p.parent.name})" for name, p in zip(names, paths, strict=True)]
+
+
+def _load_models(paths: list[PathLike]) -> tuple[list[Path], list[Any], list[Any]]:
+    from hypercli.engine.checkpoint import checkpoint_file, load_checkpoint
+
+    files = [checkpoint_file(p) for p in paths]
+    models, recipes = [], []
+    for f in files:
+        model, recipe = load_checkpoint(f)
+        models.append(model)
+        recipes.append(recipe)
+    return files, models, recipes
+
+
+def render_features(paths: list[PathLike], out: PathLike, split: str = "test",
+                    n: int = 5000, device: str = "auto", size_px: tuple[int, int] | None = None,
+                    dpi: int = DEFAULT_DPI, max_points: int | None = 3000) -> dict[str, Any]:
+    """Features of one checkpoint (``plot_features``) or several side by side (``plot_compare``).
+
+    Args:
+        paths: checkpoint files or run directories.
+        split: "test", "val" or "train"; the first ``n`` images of it are embedded.
+        device: "auto", "cpu" or "cuda" for computing the features.
+    """
+    import torch
+
+    from hypercli.data import load_data
+    from hypercli.engine.distributed import resolve_device
+    from hypercli.viz.angles import class_angles
+    from hypercli.viz.features import FeatureSet, collect_features, plot_compare, plot_features
+
+    if split not in SPLITS:
+        raise HyperError(f"--split {split!r}: use one of {', '.join(SPLITS)}")
+    if n < 2:
+        raise HyperError(f"--n {n}: need at least 2 images")
+    out = check_output_path(out)
+    files, models, recipes = _load_models(paths)
+    dev = resolve_device(device)
+    cache: dict[str, Any] = {}
+    sets, rows = [], []
+    for f, model, recipe, label in zip(files, models, recipes,
+                                       _labels(files, [r.name for r in recipes]), strict=True):
+        key = json.dumps([recipe.data.model_dump(mode="json"), recipe.seed], sort_keys=True)
+        if key not in cache:
+            cache[key] = load_data(recipe.data, recipe.seed)
+        data = cache[key]
+        part = getattr(data, split)
+        if part is None:
+            raise HyperError(f"{f}: its recipe has no {split} split (data.val_split is 0); "
+                             f"use --split test")
+        feats, labels = collect_features(model, part.images, part.labels, n, str(dev))
+        head = getattr(model, "head", None)
+        weights, acc = None, None
+        if head is not None and hasattr(head, "logits"):
+            weights = head.weight.detach().cpu().double().numpy()
+            with torch.no_grad():
+                logits = head.logits(torch.as_tensor(feats, dtype=torch.float32).to(
+                    head.weight.device))
+            acc = float((logits.argmax(1).cpu().numpy() == labels).mean())
+        title = label if acc is None else (
+            f"{label}: accuracy {acc:.1%} on the first {len(labels)} {split} images")
+        sets.append(FeatureSet(feats, labels, list(data.class_names), title=title,
+                               weights=weights))
+        stats = class_angles(feats, labels, max_points=max_points)
+        rows.append({"checkpoint": str(f), "label": label, "feature_dim": feats.shape[1],
+                     "n": len(labels), "accuracy": acc, **stats.summary()})
+    if len(sets) == 1:
+        fig = plot_features(sets[0], size_px, dpi, max_points)
+    else:
+        fig = plot_compare(sets, size_px, dpi, max_points)
+    saved = save_figure(fig, out)
+    return {"view": "features", "out": str(saved), "split": split, "models": rows}
+
+
+def render_layers(paths: list[PathLike], out: PathLike, selection: str | None = "all",
+                  size_px: tuple[int, int] | None = None,
+                  dpi: int = DEFAULT_DPI) -> dict[str, Any]:
+    """Pairwise filter angles and hyperspherical energy of chosen layers, models overlaid."""
+    from hypercli.viz.layers import plot_layers, select_layers
+
+    out = check_output_path(out)
+    files, models, recipes = _load_models(paths)
+    labels = _labels(files, [r.name for r in recipes])
+    chosen = [(label, select_layers(m, selection)) for label, m in zip(labels, models,
+                                                                       strict=True)]
+    fig, stats = plot_layers(chosen, size_px, dpi)
+    saved = save_figure(fig, out)
+    return {"view": "layers", "out": str(saved),
+            "models": [{"checkpoint": str(f), "label": label,
+                        "layers": [s.summary() for s in st]}
+                       for f, label, st in zip(files, labels, stats, strict=True)]}
+
+
+def _run_name(run_dir: Path) -> str:
+    """The recipe name stored in a run directory, else the folder name."""
+    import yaml
+
+    try:
+        name = yaml.safe_load((run_dir / "recipe.yaml").read_text()).get("name")
+    except (OSError, AttributeError, yaml.YAMLError):
+        name = None
+    return str(name) if name else run_dir.name
+
+
+def render_curves(runs: list[PathLike], out: PathLike, size_px: tuple[int, int] | None = None,
+                  dpi: int = DEFAULT_DPI) -> dict[str, Any]:
+    """Training curves of one or more run directories (every numeric metric, grouped)."""
+    from hypercli.viz.curves import group_metrics, metrics_path, plot_curves, read_metrics
+
+    out = check_output_path(out)
+    loaded = []
+    for run in runs:
+        path = metrics_path(run)
+        label = _run_name(path.parent)
+        loaded.append((label, read_metrics(path), path))
+    names = _labels([p for _, _, p in loaded], [label for label, _, _ in loaded])
+    fig = plot_curves([(name, records) for name, (_, records, _) in
+                       zip(names, loaded, strict=True)], size_px, dpi)
+    saved = save_figure(fig, out)
+    return {"view": "curves", "out": str(saved),
+            "runs": [{"metrics": str(p), "label": name, "records": len(records),
+                      "groups": group_metrics(records)[1]}
+                     for name, (_, records, p) in zip(names, loaded, strict=True)]}
