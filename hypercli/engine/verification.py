@@ -1,0 +1,182 @@
+"""Open-set verification, LFW-style: pairs of unseen classes, cosine similarity, k-fold accuracy.
+
+How SphereFace is judged (Liu et al. CVPR 2017, Sec. 4.1; Huang et al., LFW, 2007): draw
+pairs of samples from classes never seen in training, half of the same class and half of
+different classes; score each pair by the cosine of its two embeddings; report the 10-fold
+threshold accuracy (the best threshold on 9 folds, applied to the 10th; mean ± std) and
+the true accept rate at fixed false accept rates::
+
+    result = verify(embeddings, labels, pairs=6000, folds=10, far=[1e-3, 1e-2], seed=0)
+    result["accuracy"], result["accuracy_std"], result["tar@far=0.001"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from hypercli.errors import HyperError
+
+
+def draw_pairs(labels: np.ndarray, pairs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``pairs`` index pairs (P, 2) and same-class flags (P,): the first half same-class.
+
+    Same pairs: a sample drawn uniformly among those whose class has at least two samples,
+    its partner uniformly among the other samples of its class. Different pairs: a sample
+    drawn uniformly, its partner uniformly among the samples of other classes. Seeded.
+    """
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise HyperError("verification needs samples of at least two classes")
+    if not (counts >= 2).any():
+        raise HyperError("verification needs a class with at least two samples")
+    rng = np.random.default_rng(seed)
+    n_same = pairs // 2
+    n_diff = pairs - n_same
+    members = {c: np.flatnonzero(labels == c) for c in classes}
+    pairable = np.flatnonzero(np.isin(labels, classes[counts >= 2]))
+    first = rng.choice(pairable, n_same)
+    same = np.empty((n_same, 2), dtype=np.int64)
+    for i, a in enumerate(first):
+        group = members[labels[a]]
+        b = group[rng.integers(len(group) - 1)]
+        same[i] = (a, b if b != a else group[-1])  # uniform over the group without a
+    diff = np.empty((n_diff, 2), dtype=np.int64)
+    for i, a in enumerate(rng.integers(len(labels), size=n_diff)):
+        others = np.flatnonzero(labels != labels[a])
+        diff[i] = (a, others[rng.integers(len(others))])
+    index = np.concatenate([same, diff])
+    is_same = np.concatenate([np.ones(n_same, bool), np.zeros(n_diff, bool)])
+    return index, is_same
+
+
+def cosine_scores(embeddings: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """cos of the two embeddings of each pair, float64 (P,)."""
+    e = np.asarray(embeddings, dtype=np.float64)
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    return np.einsum("pd,pd->p", e[index[:, 0]], e[index[:, 1]])
+
+
+def fold_ids(is_same: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Fold of each pair: same and different pairs are shuffled separately and dealt
+    round-robin, so every fold holds (nearly) the same share of each, as LFW's 10 folds."""
+    rng = np.random.default_rng(seed + 1)
+    out = np.empty(len(is_same), dtype=np.int64)
+    for flag in (True, False):
+        idx = np.flatnonzero(is_same == flag)
+        out[rng.permutation(idx)] = np.arange(len(idx)) % folds
+    return out
+
+
+def best_threshold(scores: np.ndarray, is_same: np.ndarray) -> float:
+    """The threshold t maximizing the accuracy of "same iff score > t".
+
+    Candidates are the midpoints between consecutive distinct scores, plus one below the
+    lowest and one above the highest; ties go to the lowest candidate.
+    """
+    order = np.argsort(scores, kind="stable")
+    s, y = scores[order], is_same[order]
+    distinct = np.flatnonzero(np.diff(s) > 0)  # last index of each run of equal scores
+    cut_after = np.concatenate([[-1], distinct, [len(s) - 1]])  # predicted-different prefix
+    neg_cum = np.concatenate([[0], np.cumsum(~y)])
+    pos_cum = np.concatenate([[0], np.cumsum(y)])
+    n_pos = pos_cum[-1]
+    # threshold after position c: the c+1 lowest predicted different
+    correct = neg_cum[cut_after + 1] + (n_pos - pos_cum[cut_after + 1])
+    best = int(np.argmax(correct))
+    c = cut_after[best]
+    if c < 0:
+        return float(s[0] - 1.0)
+    if c == len(s) - 1:
+        return float(s[-1] + 1.0)
+    return float((s[c] + s[c + 1]) / 2.0)
+
+
+def tar_at_far(scores: np.ndarray, is_same: np.ndarray, far: float) -> tuple[float, float]:
+    """(TAR, threshold) at the lowest threshold t whose false accept rate P(score > t | diff)
+    is at most ``far``; t is a different-pair score (or -inf when ``far`` allows all)."""
+    neg = np.sort(scores[~is_same])[::-1]  # descending
+    allowed = int(np.floor(far * len(neg) + 1e-9))
+    t = -np.inf if allowed >= len(neg) else float(neg[allowed])
+    return float(np.mean(scores[is_same] > t)), t
+
+
+def verify(embeddings: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
+           pairs: int = 6000, folds: int = 10, far: Sequence[float] = (1e-3, 1e-2),
+           seed: int = 0) -> dict[str, Any]:
+    """LFW-style verification of ``embeddings`` (N, D) with class ``labels`` (N,).
+
+    Returns ``accuracy`` and ``accuracy_std`` (mean and population std over the folds of the
+    test-fold accuracy at the threshold best on the other folds), ``fold_accuracies``,
+    ``threshold`` (mean of the fold thresholds), ``tar@far=F`` and ``threshold@far=F`` for
+    each F in ``far`` (over all pairs), and the counts ``pairs``, ``same_pairs``, ``folds``.
+    """
+    emb = embeddings.detach().cpu().double().numpy() if isinstance(embeddings, torch.Tensor) \
+        else np.asarray(embeddings, dtype=np.float64)
+    lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) \
+        else np.asarray(labels)
+    if emb.ndim != 2 or len(emb) != len(lab):
+        raise HyperError(f"verification: embeddings {emb.shape} and labels {lab.shape} differ")
+    if pairs < 2 * folds:
+        raise HyperError(f"verification: {pairs} pairs are too few for {folds} folds")
+    index, is_same = draw_pairs(lab, pairs, seed)
+    scores = cosine_scores(emb, index)
+    fold = fold_ids(is_same, folds, seed)
+    accs, thresholds = [], []
+    for f in range(folds):
+        train, test = fold != f, fold == f
+        t = best_threshold(scores[train], is_same[train])
+        accs.append(float(np.mean((scores[test] > t) == is_same[test])))
+        thresholds.append(t)
+    result: dict[str, Any] = {
+        "accuracy": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "threshold": float(np.mean(thresholds)),
+        "fold_accuracies": accs,
+        "pairs": int(len(scores)),
+        "same_pairs": int(is_same.sum()),
+        "folds": int(folds),
+    }
+    for rate in far:
+        tar, t = tar_at_far(scores, is_same, rate)
+        result[f"tar@far={rate:g}"] = tar
+        result[f"threshold@far={rate:g}"] = t
+    return result
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000,
+          device: str | torch.device = "cpu") -> torch.Tensor:
+    """``model.features`` of uint8 images (N, C, H, W) in eval mode -> float32 (N, D) on CPU."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device).float().div_(255.0)
+        out.append(model.features(batch).float().cpu())  # type: ignore[operator]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate_verification(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                          classes: Sequence[int], pairs: int = 6000, folds: int = 10,
+                          far: Sequence[float] = (1e-3, 1e-2), seed: int = 0,
+                          device: str | torch.device = "cpu",
+                          batch_size: int = 1000) -> dict[str, Any]:
+    """Verification on the samples of ``classes`` (held out of training) of a split.
+
+    ``images`` uint8 (N, C, H, W) and ``labels`` (N,) as in ``Splits.test``; what
+    ``recipe.eval.verification`` asks for: ``evaluate_verification(model, split.images,
+    split.labels, **cfg.model_dump(), device=...)``.
+    """
+    keep = torch.isin(labels.cpu(), torch.as_tensor(list(classes), dtype=labels.dtype))
+    if int(keep.sum()) == 0:
+        raise HyperError(f"verification: no samples of classes {list(classes)} in the split")
+    emb = embed(model, images[keep], batch_size, device)
+    result = verify(emb, labels.cpu()[keep], pairs, folds, far, seed)
+    result["classes"] = [int(c) for c in classes]
+    return result

@@ -1,0 +1,149 @@
+"""Norms, angles and magnitudes of the hyperspherical operators (SphereNet, DCNet), in float32.
+
+Shared by the convolution and linear operators. The norms follow the authors' code:
+``||w|| = sqrt(sum w^2 + 1e-4)`` per filter and ``||x|| = sqrt(sum_patch x^2 + 1e-4)`` per
+output position (Liu et al., "Deep Hyperspherical Learning", NIPS 2017, Sec. 2;
+"Decoupled Networks", CVPR 2018, Sec. 3). All angle math runs in float32 with autocast off,
+so bf16/fp16 training never sees an acos of 1.0001 or a squared activation that overflows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+from hypercli.errors import HyperError
+
+EPS = 1e-4  # added under every square root, as in the authors' code
+ACOS_EPS = 1e-6  # cos is clamped to [-1 + ACOS_EPS, 1 - ACOS_EPS] before acos
+
+ANGLES = ("cosine", "linear", "sigmoid", "sigmoid_learnable", "sqcosine", "none")
+MAGNITUDES = ("sphere", "ball", "tanh", "linear", "seg")
+SIGMOID_K = 0.3  # SphereNet's fixed sigmoid steepness
+LEARNABLE_K_INIT = 0.7  # SphereNet's learnable sigmoid: k initialized 0.7, used as |k| + 0.05
+LEARNABLE_K_MIN = 0.05
+
+
+@contextmanager
+def full_precision(device_type: str) -> Iterator[None]:
+    """Run the enclosed ops in float32: autocast off (no-op when autocast is not active)."""
+    if torch.is_autocast_enabled(device_type):
+        with torch.autocast(device_type=device_type, enabled=False):
+            yield
+    else:
+        yield
+
+
+def upcast(t: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 -> float32; float32 and float64 stay as they are."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise HyperError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+    return value
+
+
+def normalize_weight(weight: torch.Tensor) -> torch.Tensor:
+    """Each filter (row of dim 0) divided by ``sqrt(sum w^2 + 1e-4)``; at least float32."""
+    w = upcast(weight)
+    sq = w.square().flatten(1).sum(1)  # (O,)
+    inv = (sq + EPS).rsqrt().view(-1, *([1] * (w.dim() - 1)))
+    return w * inv
+
+
+def patch_sq_sum(x: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
+                 padding: str | tuple[int, int], dilation: tuple[int, int],
+                 groups: int) -> torch.Tensor:
+    """Sum of x^2 over every patch a grouped conv sees: (B, C, H, W) -> (B, G, H', W').
+
+    Summing over the channels of each group first and then box-filtering with the conv's own
+    stride, padding and dilation is exactly ``conv2d(x^2, ones)`` at 1/C of the cost.
+    Float32, autocast off; ``x`` must already carry any non-zero padding mode.
+    """
+    b, c, h, w = x.shape
+    x2 = upcast(x).square()
+    if groups == 1:
+        s = x2.sum(1, keepdim=True)  # (B, 1, H, W)
+    else:
+        s = x2.view(b, groups, c // groups, h, w).sum(2)  # (B, G, H, W)
+    kh, kw = kernel_size
+    if kh == 1 and kw == 1 and not isinstance(padding, str) and padding == (0, 0):
+        return s[:, :, :: stride[0], :: stride[1]]
+    can_pool = (
+        not isinstance(padding, str)
+        and dilation == (1, 1)
+        and 2 * padding[0] <= kh
+        and 2 * padding[1] <= kw
+    )
+    if can_pool:  # avg_pool2d counting the zero padding is the box filter divided by kh*kw
+        pooled = F.avg_pool2d(s, (kh, kw), stride, padding, ceil_mode=False,
+                              count_include_pad=True)
+        return pooled * float(kh * kw)
+    ones = s.new_ones(groups, 1, kh, kw)
+    return F.conv2d(s, ones, None, stride, padding, dilation, groups)
+
+
+def inverse_norm(sq_sum: torch.Tensor) -> torch.Tensor:
+    """``1 / sqrt(sq_sum + 1e-4)`` (the reciprocal input norm)."""
+    return (sq_sum + EPS).rsqrt()
+
+
+def sigmoid_angle(theta: torch.Tensor, k: torch.Tensor | float) -> torch.Tensor:
+    """SphereNet's sigmoid SphereConv, g(θ) = C (1 - e^(θ/k - π/2k)) / (1 + e^(θ/k - π/2k)).
+
+    With C = (1 + e^(-π/2k)) / (1 - e^(-π/2k)) = coth(π/4k) and (1-e^z)/(1+e^z) = -tanh(z/2)
+    this is tanh((π/2 - θ) / 2k) / tanh(π/4k): the same function without overflow.
+    """
+    if isinstance(k, torch.Tensor):
+        return torch.tanh((math.pi / 2 - theta) / (2 * k)) / torch.tanh(math.pi / (4 * k))
+    return torch.tanh((math.pi / 2 - theta) / (2 * k)) / math.tanh(math.pi / (4 * k))
+
+
+def angle_function(cos: torch.Tensor, angle: str,
+                   k: torch.Tensor | None = None) -> torch.Tensor:
+    """g(θ) from cos θ (float32). ``k``: per-filter steepness for ``sigmoid_learnable``.
+
+    cosine: cos θ;  linear: 1 - 2θ/π;  sigmoid: see :func:`sigmoid_angle` (k = 0.3);
+    sigmoid_learnable: the same with k = |k| + 0.05;  sqcosine: sign(cos θ) cos²θ (DCNet).
+    """
+    if angle == "cosine":
+        return cos
+    if angle == "sqcosine":
+        return cos * cos.abs()
+    theta = torch.acos(cos.clamp(-1.0 + ACOS_EPS, 1.0 - ACOS_EPS))
+    if angle == "linear":
+        return 1.0 - theta * (2.0 / math.pi)
+    if angle == "sigmoid":
+        return sigmoid_angle(theta, SIGMOID_K)
+    if angle == "sigmoid_learnable":
+        assert k is not None
+        return sigmoid_angle(theta, upcast(k).abs() + LEARNABLE_K_MIN)
+    raise ValueError(f"angle {angle!r} has no g(θ)")
+
+
+def magnitude_function(norm: torch.Tensor, magnitude: str, rho: torch.Tensor | None,
+                       tanh_form: str = "paper") -> torch.Tensor:
+    """DCNet's h(||x||) for an input norm ``norm`` and per-channel radius ``rho`` (float32).
+
+    sphere: 1;  ball: min(||x||, ρ)/ρ;  tanh: ρ tanh(||x||/ρ) (paper) or tanh(||x||/ρ) (code);
+    linear: ||x||;  seg: ||x|| if ||x|| < ρ else (||x|| + ρ)/2.
+    """
+    if magnitude == "sphere":
+        return torch.ones_like(norm)
+    if magnitude == "linear":
+        return norm
+    assert rho is not None
+    if magnitude == "ball":
+        return torch.minimum(norm, rho) / rho
+    if magnitude == "tanh":
+        t = torch.tanh(norm / rho)
+        return rho * t if tanh_form == "paper" else t
+    if magnitude == "seg":
+        return torch.where(norm < rho, norm, 0.5 * (norm + rho))
+    raise ValueError(f"magnitude {magnitude!r} has no h(||x||)")

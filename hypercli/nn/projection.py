@@ -1,0 +1,38 @@
+"""Periodic projection of filters to unit norm (DCNet's training script, every 100 steps)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hypercli.nn.functional import normalize_weight
+from hypercli.nn.layers import select_layers
+from hypercli.nn.regularizer import Regularizer
+from hypercli.registry import REGULARIZERS
+
+
+@REGULARIZERS.register("weight-projection")
+class WeightProjection(Regularizer):
+    """Every ``every`` steps set each filter w <- w / sqrt(Σw² + 1e-4) (DCNet, every 100).
+
+    The angular operators are invariant to the filter scale, so this changes nothing they
+    compute, only how the optimizer (weight decay, Adam's steps) sees the weights.
+    ``layers``: ``angular`` (default), ``conv`` or ``all``.
+    """
+
+    def __init__(self, every: int = 100, layers: str = "angular") -> None:
+        if every < 1:
+            raise ValueError(f"weight-projection: every must be >= 1, got {every}")
+        self.every = int(every)
+        self.layers = layers
+
+    def attach(self, model: nn.Module) -> None:
+        super().attach(model)
+        self.modules = [m for _, m in select_layers(model, self.layers, "weight-projection")]
+
+    @torch.no_grad()
+    def after_step(self, step: int) -> None:
+        if step % self.every:
+            return
+        for m in self.modules:
+            m.weight.copy_(normalize_weight(m.weight).to(m.weight.dtype))
