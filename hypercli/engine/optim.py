@@ -41,12 +41,19 @@ def lr_factor(step: int, cfg: ScheduleConfig, steps_per_epoch: int, total_steps:
     if cfg.name == "cosine":
         t0 = warm / max(total_steps, 1)
         return 0.5 * (1.0 + math.cos(math.pi * (t - t0) / max(1.0 - t0, 1e-12)))
-    # onecycle (Smith & Topin 2019, torch's OneCycleLR shape): lr/25 up to lr, cosine to lr/1e4
-    if t < cfg.pct_start:
-        u = t / cfg.pct_start
-        return 1 / 25 + (1 - 1 / 25) * 0.5 * (1 - math.cos(math.pi * u))
-    u = (t - cfg.pct_start) / (1 - cfg.pct_start)
-    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * u))
+    # onecycle (Smith & Topin 2019), as torch's OneCycleLR with its defaults: cosine from
+    # lr/25 up to lr over pct_start of the steps, then down to lr/25/1e4.
+    return _one_cycle(step, cfg.pct_start, total_steps)
+
+
+def _one_cycle(step: int, pct_start: float, total_steps: int) -> float:
+    lo, hi, end = 1 / 25, 1.0, 1 / 25 / 1e4
+    up = float(pct_start * total_steps) - 1
+    if step <= up:
+        a, b, t = lo, hi, step / up
+    else:
+        a, b, t = hi, end, (step - up) / (total_steps - 1 - up)
+    return b + (a - b) / 2 * (math.cos(math.pi * t) + 1)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_per_epoch: int,

@@ -200,7 +200,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                     kept = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path.exists()
                             else "no checkpoint was written yet")
                     raise DivergenceError(
-                        f"training diverged: loss {float(total)} at epoch {epoch + 1}, "
+                        f"training diverged: loss {float(total.detach())} at epoch {epoch + 1}, "
                         f"step {batch + 1}; {kept}. Lower optimizer.lr, raise the A-Softmax "
                         "lambda_min, or add train.grad_clip")
                 optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,98 @@
+"""The recipe schema: defaults, YAML files, --set overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from hypercli.errors import HyperError
+from hypercli.recipe import (Recipe, list_recipes, load_recipe, parse_override,
+                             resolve_recipe_path)
+
+
+def write(tmp_path, tree, name="r.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(tree))
+    return p
+
+
+def test_defaults_validate():
+    r = Recipe()
+    assert r.data.name == "fashion-mnist" and r.model.conv == "conv" and r.loss.name == "softmax"
+
+
+def test_file_and_overrides(tmp_path):
+    p = write(tmp_path, {"optimizer": {"lr": 0.5}, "train": {"epochs": 3}})
+    r = load_recipe(p, ["optimizer.lr=0.01", "data.augment=[crop, flip]",
+                        "regularizers=[{name: mhe, args: {s: '1'}}]"])
+    assert r.name == "r"
+    assert r.optimizer.lr == 0.01 and r.train.epochs == 3
+    assert r.data.augment == ["crop", "flip"]
+    assert r.regularizers[0].name == "mhe" and r.regularizers[0].args == {"s": "1"}
+
+
+def test_override_into_list_item(tmp_path):
+    p = write(tmp_path, {"regularizers": [{"name": "mhe", "args": {"s": "0"}}]})
+    r = load_recipe(p, ["regularizers.0.args.s=a1"])
+    assert r.regularizers[0].args["s"] == "a1"
+
+
+@pytest.mark.parametrize("tree, key", [
+    ({"optimizer": {"lrr": 0.1}}, "optimizer.lrr: unknown key"),
+    ({"train": {"epochs": "ten"}}, "train.epochs"),
+    ({"optimizer": {"lr": -1}}, "optimizer.lr"),
+    ({"optimizer": {"name": "rmsprop"}}, "optimizer.name"),
+    ({"data": {"imbalance": {"kind": "single", "classes": [1, 2], "ratios": [0.1, 0.2]}}},
+     "data.imbalance"),
+    ({"bogus": 1}, "bogus: unknown key"),
+])
+def test_errors_name_key_and_file(tmp_path, tree, key):
+    p = write(tmp_path, tree)
+    with pytest.raises(HyperError) as e:
+        load_recipe(p)
+    assert key in str(e.value) and str(p) in str(e.value)
+
+
+def test_bad_override_forms(tmp_path):
+    with pytest.raises(HyperError, match="key.path=value"):
+        parse_override("optimizer.lr")
+    with pytest.raises(HyperError, match="optimizer.lr"):
+        load_recipe(None, ["optimizer.lr=abc"])
+    with pytest.raises(HyperError, match="seed: Input should be a valid integer"):
+        load_recipe(None, ["seed.x=1"])
+    p = write(tmp_path, {"seed": 3})
+    with pytest.raises(HyperError, match="seed is a value, not a section"):
+        load_recipe(p, ["seed.x=1"])
+
+
+def test_bad_yaml_and_non_mapping(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(HyperError, match="not valid YAML"):
+        load_recipe(bad)
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(HyperError, match="mapping"):
+        load_recipe(lst)
+
+
+def test_bundled_names_resolve_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "fmnist-quick.yaml" in list_recipes()
+    assert resolve_recipe_path("fmnist-quick").name == "fmnist-quick.yaml"
+    assert resolve_recipe_path("fmnist-quick.yaml").name == "fmnist-quick.yaml"
+    with pytest.raises(HyperError, match="fmnist-quick.yaml"):
+        resolve_recipe_path("no-such-recipe")
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_every_bundled_recipe_validates_and_builds(name):
+    """Every shipped recipe is valid and its components exist with the given arguments."""
+    from hypercli.models import create_model
+    from hypercli.registry import REGULARIZERS, check_kwargs
+
+    r = load_recipe(name)
+    k, c, size = {"cifar10": (10, 3, 32), "cifar100": (100, 3, 32)}.get(r.data.name, (10, 1, 28))
+    create_model(r, len(r.data.classes) if r.data.classes else k, c, size)
+    for reg in r.regularizers:
+        check_kwargs(REGULARIZERS.get(reg.name), reg.args, reg.name)
