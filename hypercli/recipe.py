@@ -245,7 +245,8 @@ def load_recipe(name: str | os.PathLike[str] | None = None,
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise HyperError(f"{source}: a recipe is a mapping of sections, got {type(loaded).__name__}")
+            raise HyperError(f"{source}: a recipe is a mapping of sections, "
+                             f"got {type(loaded).__name__}")
         tree = loaded
         tree.setdefault("name", path.stem)
     for text in overrides or []:

@@ -6,8 +6,7 @@ import pytest
 import yaml
 
 from hypercli.errors import HyperError
-from hypercli.recipe import (Recipe, list_recipes, load_recipe, parse_override,
-                             resolve_recipe_path)
+from hypercli.recipe import Recipe, list_recipes, load_recipe, parse_override, resolve_recipe_path
 
 
 def write(tmp_path, tree, name="r.yaml"):

@@ -39,7 +39,7 @@ class Attack:
     Args:
         model: maps images (B, C, H, W) in [0, 1] to logits (B, K).
         eps: perturbation budget in pixel units (L-inf or L2 after ``norm``), >= 0.
-        alpha: step size, same units; None: 2.5 * eps / steps.
+        alpha: step size, same units; None: 2.5 * eps / steps (FGSM: eps, not settable).
         steps: number of gradient steps; None: the attack's default.
         random_start: start from a random point of the eps-ball; None: the attack's default.
         targeted: if True, ``labels`` passed to ``__call__`` are target classes and the
@@ -77,6 +77,8 @@ class Attack:
         self.model = model
         self.eps = eps
         self.steps = steps if steps is not None else (self.fixed_steps or self.default_steps)
+        if not self.has_alpha:
+            alpha = eps  # one step of the whole budget
         self.alpha = alpha if alpha is not None else 2.5 * eps / self.steps
         self.random_start = (self.default_random_start if random_start is None
                              else bool(random_start))

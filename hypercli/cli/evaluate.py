@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,7 @@ from hypercli.cli.common import console, print_json, resolve_checkpoint, user_er
 
 @user_errors
 def evaluate(
-    checkpoint: Annotated[Optional[Path], typer.Option(
+    checkpoint: Annotated[Path | None, typer.Option(
         help="Checkpoint file or run directory (default: the latest run).")] = None,
     split: Annotated[str, typer.Option(help="test, val or train.")] = "test",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",

@@ -1,8 +1,114 @@
-"""`hyper mhe-solve` (placeholder until issue 4, minimum hyperspherical energy lands)."""
+"""``hyper mhe-solve``: N points on the sphere of minimal hyperspherical energy (Thomson)."""
 
-from hypercli.cli.common import not_built
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hypercli.cli.common import console, print_json, user_errors
 
 
-def mhe_solve() -> None:
-    """Not built yet."""
-    raise not_built("mhe-solve", "issue 4, minimum hyperspherical energy")
+@user_errors
+def mhe_solve(
+    n: Annotated[int, typer.Option("--n", help="Number of points (>= 2).")],
+    dim: Annotated[int, typer.Option(help="Ambient dimension: points on S^(dim-1).")] = 3,
+    s: Annotated[str, typer.Option(
+        "--s", help="Energy: 1 Coulomb (Thomson), 0 log, 2, any positive real; "
+                    "a0, a1, a2 angular.")] = "1",
+    half_space: Annotated[bool, typer.Option(
+        "--half-space", help="Score [X, -X] (half-space MHE, antipodal points).")] = False,
+    restarts: Annotated[int, typer.Option(
+        help="Local descents in all: --population random starts, then cut-and-splice "
+             "children of the best minima (more for large N).")] = 20,
+    population: Annotated[int, typer.Option(
+        help="Random starts solved together, and children per generation.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the starts.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Write the points to this CSV file (one row per point).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Draw the points (circle for dim 2, sphere for dim 3) to PNG/SVG/PDF.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(
+        help="CPU threads while solving (default 1; see hypercli.mhe.thomson.solve).")] = 1,
+) -> None:
+    """Find N unit vectors in R^dim of minimal total pair energy (the Thomson problem for s=1).
+
+    Reports the total energy Σ_{i<j} (the convention of published Thomson tables), the
+    smallest angle between two points, how many descents reached the best value, and the
+    wall time.
+    """
+    from hypercli.mhe.thomson import solve
+    from hypercli.viz.figure import check_output_path
+
+    if plot is not None:
+        check_output_path(plot)  # fail before solving, not after
+    if out is not None:
+        _check_csv_path(out)
+    result = solve(n, dim, s, restarts=restarts, seed=seed, half_space=half_space,
+                   population=population, device=device, threads=threads)
+    payload = result.to_dict()
+    if out is not None:
+        payload["out"] = str(_write_csv(out, result.points))
+    if plot is not None:
+        payload["plot"] = str(_plot(plot, result))
+    if json_out:
+        print_json(payload)
+        return
+    _print(payload)
+
+
+def _check_csv_path(path: Path) -> None:
+    from hypercli.errors import HyperError
+
+    if path.is_dir():
+        raise HyperError(f"--out {str(path)!r} is a directory; give a file name such as points.csv")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HyperError(f"--out {str(path)!r}: cannot create its folder ({exc})") from None
+
+
+def _write_csv(path: Path, points) -> Path:  # noqa: ANN001  (numpy array (N, d))
+    import numpy as np
+
+    d = points.shape[1]
+    header = ",".join("xyz"[i] if d <= 3 else f"x{i + 1}" for i in range(d))
+    tmp = path.with_name(f".{path.name}.tmp")
+    np.savetxt(tmp, points, delimiter=",", header=header, comments="", fmt="%.17g")
+    tmp.replace(path)
+    return path
+
+
+def _plot(path: Path, result) -> Path:  # noqa: ANN001  (ThomsonResult)
+    import numpy as np
+
+    from hypercli.viz import plot_points, save_figure
+
+    pts = result.points
+    if result.half_space:
+        pts = np.concatenate([pts, -pts])
+    what = f"[X, -X], N={result.n}" if result.half_space else f"N={result.n}"
+    title = f"{what} on S^{result.dim - 1}, s={result.s}: energy {result.energy:.9f}"
+    return save_figure(plot_points(pts, title=title), path)
+
+
+def _print(r: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="minimum hyperspherical energy", title_justify="left")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    space = " (half-space: [X, -X])" if r["half_space"] else ""
+    table.add_row("points", f"{r['n']} on S^{r['dim'] - 1}{space}")
+    table.add_row("energy s", r["s"])
+    table.add_row("total energy Σ_{i<j}", f"{r['energy']:.9f}")
+    table.add_row("smallest angle", f"{r['min_angle']:.4f}°")
+    table.add_row("descents reaching it", f"{r['hits']} of {r['restarts']}")
+    table.add_row("wall time", f"{r['seconds']:.2f} s on {r['device']}")
+    for key in ("out", "plot"):
+        if key in r:
+            table.add_row(f"wrote ({key})", r[key])
+    console.print(table)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,24 +12,37 @@ from hypercli.cli.common import console, print_json, user_errors
 
 @user_errors
 def train(
-    recipe: Annotated[Optional[str], typer.Option(
+    recipe: Annotated[str | None, typer.Option(
         "--recipe", "-r", help="Recipe file or bundled recipe name (see `hyper list`).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option(
+    set_: Annotated[list[str] | None, typer.Option(
         "--set", "-s", help="Override a recipe value: key.path=value (repeatable).")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         help="Run directory (default runs/<recipe>/<timestamp>).")] = None,
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out from its last checkpoint.")] = False,
-    device: Annotated[Optional[str], typer.Option(
+    device: Annotated[str | None, typer.Option(
         help="auto, cpu or cuda (default: the recipe's train.device).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    nproc: Annotated[int, typer.Option(
+        help="Launch N processes with torchrun (DistributedDataParallel; gloo on CPU, NCCL "
+             "on GPUs). Same as `torchrun --nproc-per-node N $(which hyper) train ...`.",
+        min=1)] = 1,
 ) -> None:
     """Train a model from a recipe on real data (Fashion-MNIST by default)."""
+    import os
+
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        args = ["train"] + (["--recipe", recipe] if recipe else [])
+        args += [a for s in (set_ or []) for a in ("--set", s)]
+        args += (["--out", str(out)] if out else []) + (["--resume"] if resume else [])
+        args += (["--device", device] if device else []) + (["--json"] if json_out else [])
+        args += [] if progress else ["--no-progress"]
+        raise typer.Exit(_torchrun(nproc, args))
     from hypercli.engine import read_checkpoint
     from hypercli.engine import train as run_training
     from hypercli.errors import HyperError
-    from hypercli.recipe import build_recipe, load_recipe, parse_override, _set_path
+    from hypercli.recipe import _set_path, build_recipe, load_recipe, parse_override
 
     if device not in (None, "auto", "cpu", "cuda"):
         raise HyperError(f"--device {device!r}: use auto, cpu or cuda")
@@ -49,8 +62,16 @@ def train(
             raise HyperError("no recipe: pass --recipe NAME (e.g. fmnist-quick; `hyper list` "
                              "shows the bundled ones)")
         rec = load_recipe(recipe, set_ or [])
-    summary = run_training(rec, out_dir=out, resume=resume, device=device, progress=progress,
-                           console=console)
+    try:
+        summary = run_training(rec, out_dir=out, resume=resume, device=device,
+                               progress=progress, console=console)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     if summary.get("interrupted"):
         raise typer.Exit(130)
     summary.pop("history", None)
@@ -62,3 +83,14 @@ def train(
         f"[bold green]test accuracy {acc:.2%}[/] (loss {summary['test_loss']:.4f}) after "
         f"{summary['epochs']} epochs, {summary['wall_seconds']:.0f} s, "
         f"{summary['train_images_per_second']:.0f} training images/s -> {summary['run_dir']}")
+
+
+def _torchrun(nproc: int, args: list[str]) -> int:
+    """Run ``hyper`` under PyTorch's own launcher (torch.distributed.run) on this machine."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={nproc}", "-m", "hypercli", *args]
+    console.print(f"[dim]launching: {' '.join(cmd[1:])}[/]")
+    return subprocess.call(cmd)

@@ -9,6 +9,6 @@ from hypercli.data import fashion_mnist as fashion_mnist  # noqa: F401
 from hypercli.data import synthetic as synthetic  # noqa: F401
 from hypercli.data.base import RawDataset, Split, Splits
 from hypercli.data.loader import BatchLoader
-from hypercli.data.prepare import load_data, load_split, load_raw
+from hypercli.data.prepare import load_data, load_raw, load_split
 
 __all__ = ["BatchLoader", "RawDataset", "Split", "Splits", "load_data", "load_raw", "load_split"]

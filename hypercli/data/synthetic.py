@@ -18,7 +18,8 @@ def _make(n: int, protos: torch.Tensor, noise: float, g: torch.Generator) -> Spl
     labels = torch.randint(0, k, (n,), generator=g)
     shifts = torch.randint(-2, 3, (n, 2), generator=g)
     x = protos[labels]
-    x = torch.stack([torch.roll(xi, (int(s[0]), int(s[1])), dims=(1, 2)) for xi, s in zip(x, shifts)])
+    x = torch.stack([torch.roll(xi, (int(s[0]), int(s[1])), dims=(1, 2))
+                     for xi, s in zip(x, shifts)])
     x = x + noise * torch.randn(x.shape, generator=g)
     images = (x.clamp(0, 1) * 255).round().to(torch.uint8)
     return Split(images, labels.long())

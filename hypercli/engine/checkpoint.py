@@ -43,7 +43,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise HyperError(f"{p} was refused: it holds objects that could run code ({first[:160]})") from None
+        raise HyperError(f"{p} was refused: it holds objects that could run code "
+                         f"({first[:160]})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise HyperError(f"{p} is not a readable checkpoint (truncated or corrupted?): "
                          f"{str(exc).splitlines()[0][:160]}") from None

@@ -111,6 +111,9 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     if dev.type == "cuda" and tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if dist.enabled and tc.sync_batchnorm:
+        if dev.type != "cuda":
+            raise HyperError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs only "
+                             "on GPUs); set train.sync_batchnorm=false on the CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     regularizers = build_regularizers(recipe, model)
     optimizer = build_optimizer(model, recipe.optimizer)

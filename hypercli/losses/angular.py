@@ -26,7 +26,7 @@ def cosine(features: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, 
     with full_precision(features.device.type):
         x = upcast(features)
         w_hat = F.normalize(upcast(weight), dim=1, eps=NORM_EPS)  # (C, D)
-        norm = x.square().sum(1, keepdim=True).sqrt().clamp_min(NORM_EPS)  # (B, 1)
+        norm = x.square().sum(1, keepdim=True).clamp_min(NORM_EPS**2).sqrt()  # (B, 1)
         cos = (x @ w_hat.t()) / norm  # (B, C)
         return cos.clamp(-1.0, 1.0), norm
 

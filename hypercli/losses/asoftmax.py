@@ -50,8 +50,8 @@ class ASoftmax(MarginHead):
     def margin_logits(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.training:
             self.iteration.add_(1)
-        lam = self.current_lambda().to(torch.float32)
         cos, scale = self.scale(features)  # (B, C), (B, 1) or (B, C)
+        lam = self.current_lambda().to(cos.dtype)
         cos_y = cos.gather(1, labels.view(-1, 1))  # (B, 1)
         target = (psi_sign(cos_y, self.m) + lam * cos_y) / (1.0 + lam)
         return scale * replace_target(cos, labels, target)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hypercli.nn.functional import full_precision, upcast
+
 
 class MarginHead(nn.Module):
     """Base classifier head. ``forward(features, labels)`` returns the mean loss."""
@@ -35,8 +37,10 @@ class MarginHead(nn.Module):
         return self.logits(features)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits = self.margin_logits(features, labels)
-        return F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        logits = self.margin_logits(features, labels)  # (B, C)
+        with full_precision(logits.device.type):  # the loss in float32 (float64 stays)
+            return F.cross_entropy(upcast(logits), labels,
+                                   label_smoothing=self.label_smoothing)
 
     def logs(self) -> dict[str, float]:
         """Scalars worth logging each epoch (e.g. the A-Softmax lambda)."""

@@ -6,6 +6,7 @@ import torch
 
 from hypercli.losses.angular import NORM_EPS, cosine
 from hypercli.losses.asoftmax import ASoftmax
+from hypercli.nn.functional import upcast
 from hypercli.registry import HEADS
 
 
@@ -26,5 +27,5 @@ class LSoftmax(ASoftmax):
 
     def scale(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cos, norm = cosine(features, self.weight)
-        w_norm = torch.linalg.vector_norm(self.weight.float(), dim=1).clamp_min(NORM_EPS)
+        w_norm = torch.linalg.vector_norm(upcast(self.weight), dim=1).clamp_min(NORM_EPS)
         return cos, norm * w_norm.view(1, -1)  # ||x|| ||W_j||, (B, C)

@@ -18,6 +18,8 @@ class SphereFaceR(MarginHead):
     opensphere's SphereFace head. Features normalized. Defaults s=30, m=1.7.
     """
 
+    exact_gradient = False  # the margin term is a constant for autograd, by design
+
     def __init__(self, in_features: int, num_classes: int, label_smoothing: float = 0.0,
                  s: float = 30.0, m: float = 1.7) -> None:
         super().__init__(in_features, num_classes, label_smoothing)

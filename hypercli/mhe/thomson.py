@@ -149,7 +149,7 @@ def minimize(
         f_new, g_new = fg(trial)
         u_new = trial
         accepted = done | (f_new <= f + 1e-4 * step * slope)
-        for _ in range(max_backtracks):
+        for _ in range(max_backtracks if count else 60):  # no curvature yet: search far
             if bool(accepted.all()):
                 break
             todo = (~accepted).nonzero().squeeze(1)
@@ -251,7 +251,8 @@ def solve(
     half_space: bool = False,
     population: int = 20,
     device: str = "auto",
-    gtol: float = 1e-7,
+    threads: int | None = 1,
+    gtol: float = 1e-6,
     max_iter: int = 5000,
 ) -> ThomsonResult:
     """N unit vectors in R^dim of minimal total pair energy, from ``restarts`` random starts.
@@ -269,7 +270,11 @@ def solve(
         half_space: score [X, -X] (2N points, antipodally symmetric).
         population: random starts, and children per generation afterwards.
         device: "auto" (CUDA when present), "cpu" or "cuda".
-        gtol: stop when every tangent force is below gtol * (|E|/N + 1).
+        threads: CPU threads while solving (None: torch's setting). One by default: each
+            step is small, and on a shared machine threads lose more to synchronization
+            than they gain.
+        gtol: a descent stops when every tangent force is below gtol * (|E|/N + 1); the
+            best configuration is then polished at gtol / 1000 (or to the float64 floor).
         max_iter: L-BFGS iterations per descent.
 
     Returns:
@@ -291,29 +296,18 @@ def solve(
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     first = min(population, restarts)
-    with torch.no_grad():
-        u = _random_points(first, n, dim, gen).to(dev)
-        pop, pop_f, _ = minimize(u, fg, max_iter=max_iter, gtol=gtol)
-        finals = [pop_f]
-        done = first
-        while done < restarts:
-            count = min(population, restarts - done)
-            order = pop_f.argsort()
-            kids = _children(pop[order].cpu(), count, gen).to(dev)
-            kids, kids_f, _ = minimize(kids, fg, max_iter=max_iter, gtol=gtol)
-            finals.append(kids_f)
-            done += count
-            pop, pop_f = _select(torch.cat([pop, kids]), torch.cat([pop_f, kids_f]), first)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-    f_all = torch.cat(finals).double().cpu()
-    best = int(torch.argmin(pop_f))
-    u, f = pop[best : best + 1], pop_f
+    saved_threads = torch.get_num_threads()
+    if threads is not None and dev.type == "cpu":
+        torch.set_num_threads(max(1, threads))
+    try:
+        pop, pop_f, f_all = _search(n, dim, restarts, first, fg, gen, dev, gtol, max_iter)
+    finally:
+        torch.set_num_threads(saved_threads)
     seconds = time.perf_counter() - start
-    best_e = float(f.double().min())
-    tol = 1e-10 * max(abs(best_e), 1.0)
+    best_e = float(pop_f[0])
+    tol = 1e-9 * max(abs(best_e), 1.0)
     hits = int(((f_all - best_e).abs() <= tol).sum())
-    pts = u[0].double().cpu()
+    pts = pop[0].double().cpu()
     return ThomsonResult(
         n=n,
         dim=dim,
@@ -323,7 +317,7 @@ def solve(
         min_angle=min_angle(pts, half_space),
         hits=hits,
         restarts=restarts,
-        population=min(population, restarts),
+        population=first,
         seconds=seconds,
         device=str(dev),
         energies=sorted(f_all.tolist()),
@@ -331,14 +325,57 @@ def solve(
     )
 
 
+def _search(
+    n: int,
+    dim: int,
+    restarts: int,
+    first: int,
+    fg: EnergyGrad,
+    gen: torch.Generator,
+    dev: torch.device,
+    gtol: float,
+    max_iter: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random starts, then spliced generations; returns (population, energies, all finals).
+
+    The population is sorted best first, its best member polished; ``all finals`` holds
+    every descent's energy (float64, CPU), the best one replaced by its polished value.
+    """
+    with torch.no_grad():
+        u = _random_points(first, n, dim, gen).to(dev)
+        pop, pop_f, _ = minimize(u, fg, max_iter=max_iter, gtol=gtol)
+        finals = [pop_f]
+        pop, pop_f = _select(pop, pop_f, first)
+        done = first
+        while done < restarts:
+            count = min(first, restarts - done)
+            kids = _children(pop.cpu(), count, gen).to(dev)
+            kids, kids_f, _ = minimize(kids, fg, max_iter=max_iter, gtol=gtol)
+            finals.append(kids_f)
+            done += count
+            pop, pop_f = _select(torch.cat([pop, kids]), torch.cat([pop_f, kids_f]), first)
+        best = pop[:1]
+        polished, polished_f, _ = minimize(best, fg, max_iter=max_iter, gtol=gtol * 1e-3)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+    f_all = torch.cat(finals).double().cpu()
+    old_best = float(pop_f[0])
+    if float(polished_f[0]) <= old_best:
+        close = (f_all - old_best).abs() <= 1e-9 * max(abs(old_best), 1.0)
+        f_all[close] = float(polished_f[0])  # same minimum, now at the float64 floor
+        pop = torch.cat([polished, pop[1:]])
+        pop_f = torch.cat([polished_f, pop_f[1:]])
+    return pop, pop_f.double().cpu(), f_all
+
+
 def _select(u: torch.Tensor, f: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``keep`` lowest configurations with distinct energies (1e-10 relative)."""
+    """The ``keep`` lowest configurations with distinct energies (1e-9 relative), sorted."""
     order = f.argsort()
     chosen: list[int] = []
     last = None
     for i in order.tolist():
         e = float(f[i])
-        if last is not None and abs(e - last) <= 1e-10 * max(abs(e), 1.0):
+        if last is not None and abs(e - last) <= 1e-9 * max(abs(e), 1.0):
             continue
         chosen.append(i)
         last = e

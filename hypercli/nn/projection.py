@@ -15,8 +15,9 @@ from hypercli.registry import REGULARIZERS
 class WeightProjection(Regularizer):
     """Every ``every`` steps set each filter w <- w / sqrt(Σw² + 1e-4) (DCNet, every 100).
 
-    The angular operators are invariant to the filter scale, so this changes nothing they
-    compute, only how the optimizer (weight decay, Adam's steps) sees the weights.
+    The angular operators are invariant to the filter scale (up to the 1e-4 under the
+    root), so this changes how the optimizer (weight decay, step sizes) sees the weights,
+    not what they compute.
     ``layers``: ``angular`` (default), ``conv`` or ``all``.
     """
 

@@ -16,13 +16,26 @@ def make_split(n=50, c=2, s=8):
 
 def test_random_crop_matches_per_image_loop():
     x = torch.rand(6, 3, 8, 8)
-    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    out = random_crop(x, 2, g1)
-    off = torch.randint(0, 5, (6, 2), generator=g2)
+    off = torch.randint(0, 5, (6, 2), generator=torch.Generator().manual_seed(3))
+    out = random_crop(x, 2, off)
     for i in range(6):
         padded = torch.nn.functional.pad(x[i], (2, 2, 2, 2))
         r, c = off[i].tolist()
         assert torch.equal(out[i], padded[:, r : r + 8, c : c + 8])
+
+
+def test_augmentation_follows_the_image_not_the_batch():
+    """The same image gets the same crop and flip whatever batch or process it lands in."""
+    split = make_split(n=48)
+    one = BatchLoader(split, 12, shuffle=True, augment=("crop", "flip"), seed=5)
+    two = [BatchLoader(split, 12, shuffle=True, augment=("crop", "flip"), seed=5, rank=r,
+                       world=2) for r in range(2)]
+    for loader in (one, *two):
+        loader.set_epoch(2)
+    a = torch.cat([x for x, _ in one])
+    b = torch.cat([x for loader in two for x, _ in loader])
+    key = lambda t: sorted(tuple(im.flatten().tolist()) for im in t)  # noqa: E731
+    assert key(a) == key(b)
 
 
 def test_batches_cover_epoch_and_resume_identically():
@@ -45,7 +58,7 @@ def test_distributed_shards_partition_the_epoch():
     split = make_split(n=48)
     seen = []
     for rank in range(2):
-        loader = BatchLoader(split, 6, shuffle=True, seed=0, rank=rank, world=2)
+        loader = BatchLoader(split, 12, shuffle=True, seed=0, rank=rank, world=2)
         loader.set_epoch(0)
         for x, _ in loader:
             seen.append((x * 255).round().to(torch.uint8))

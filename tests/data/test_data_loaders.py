@@ -66,7 +66,8 @@ def write_cifar(root, variant: str, n_per_file=6, seed=0):
     if variant == "cifar10":
         d = root / "cifar-10-batches-py"
         d.mkdir(parents=True)
-        files, label_key, k = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", 10
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        label_key, k = b"labels", 10
         meta = ("batches.meta", {b"label_names": [f"c{i}".encode() for i in range(10)]})
     else:
         d = root / "cifar-100-python"

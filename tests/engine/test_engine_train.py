@@ -93,7 +93,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     assert torch.equal(_params(run), _params(tmp_path / "ref"))
     assert resumed["test_accuracy"] == ref["test_accuracy"]
     hist = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    ref_hist = [json.loads(x) for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
+    ref_lines = (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()
+    ref_hist = [json.loads(x) for x in ref_lines]
     assert [h["train_loss"] for h in hist] == [h["train_loss"] for h in ref_hist]
 
 
