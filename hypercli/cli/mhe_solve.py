@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,13 +26,13 @@ def mhe_solve(
         help="Random starts solved together, and children per generation.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the starts.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         help="Write the points to this CSV file (one row per point).")] = None,
-    plot: Annotated[Optional[Path], typer.Option(
+    plot: Annotated[Path | None, typer.Option(
         help="Draw the points (circle for dim 2, sphere for dim 3) to PNG/SVG/PDF.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(
-        help="CPU threads while solving (default 1; see hypercli.mhe.thomson.solve).")] = 1,
+    threads: Annotated[int, typer.Option(
+        help="CPU threads while solving; 0: torch's default (see hypercli.mhe.thomson).")] = 1,
 ) -> None:
     """Find N unit vectors in R^dim of minimal total pair energy (the Thomson problem for s=1).
 
@@ -48,7 +48,7 @@ def mhe_solve(
     if out is not None:
         _check_csv_path(out)
     result = solve(n, dim, s, restarts=restarts, seed=seed, half_space=half_space,
-                   population=population, device=device, threads=threads)
+                   population=population, device=device, threads=threads or None)
     payload = result.to_dict()
     if out is not None:
         payload["out"] = str(_write_csv(out, result.points))
