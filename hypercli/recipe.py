@@ -1,6 +1,7 @@
 """The recipe: one typed schema for every experiment, loaded from YAML plus ``--set`` overrides.
 
-A recipe file holds only what differs from the defaults below. Component arguments
+A recipe file holds only what differs from the defaults below, or from another recipe
+named by ``base:`` (merged section by section; lists are replaced). Component arguments
 (``model.conv_args``, ``loss.args``, ``regularizers[i].args``, ...) are checked against the
 component's own signature when it is built, so an unknown key is an error there too.
 
@@ -230,6 +231,43 @@ def build_recipe(tree: dict[str, Any], source: str = "<recipe>") -> Recipe:
         raise HyperError(f"{source}: {loc}: {msg}{more}") from None
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML mapping of ``path``, with its ``base:`` chain merged in."""
+    source = str(path)
+    if path.resolve() in seen:
+        raise HyperError(f"{source}: recipes inherit from each other in a cycle")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise HyperError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise HyperError(f"{source}: a recipe is a mapping of sections, "
+                         f"got {type(loaded).__name__}")
+    base = loaded.pop("base", None)
+    if base is None:
+        return loaded
+    if not isinstance(base, str):
+        raise HyperError(f"{source}: base: expected a recipe name or path")
+    sibling = path.parent / base
+    base_path = sibling if sibling.is_file() else resolve_recipe_path(base)
+    parent = _read_tree(base_path, (*seen, path.resolve()))
+    parent.pop("name", None)
+    parent.pop("description", None)
+    return _merge(parent, loaded)
+
+
 def load_recipe(name: str | os.PathLike[str] | None = None,
                 overrides: list[str] | None = None) -> Recipe:
     """Load a recipe file (or the defaults), apply ``key.path=value`` overrides, validate."""
@@ -238,16 +276,7 @@ def load_recipe(name: str | os.PathLike[str] | None = None,
     if name is not None:
         path = resolve_recipe_path(name)
         source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise HyperError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise HyperError(f"{source}: a recipe is a mapping of sections, "
-                             f"got {type(loaded).__name__}")
-        tree = loaded
+        tree = _read_tree(path)
         tree.setdefault("name", path.stem)
     for text in overrides or []:
         key, value = parse_override(text)

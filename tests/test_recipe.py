@@ -95,3 +95,20 @@ def test_every_bundled_recipe_validates_and_builds(name):
     create_model(r, len(r.data.classes) if r.data.classes else k, c, size)
     for reg in r.regularizers:
         check_kwargs(REGULARIZERS.get(reg.name), reg.args, reg.name)
+
+
+def test_base_recipes_merge(tmp_path):
+    write(tmp_path, {"description": "parent", "optimizer": {"lr": 0.5, "momentum": 0.5},
+                     "data": {"augment": ["crop", "flip"]}}, "parent.yaml")
+    child = write(tmp_path, {"base": "parent.yaml", "optimizer": {"lr": 0.01},
+                             "data": {"augment": ["flip"]}}, "child.yaml")
+    r = load_recipe(child)
+    assert r.name == "child" and r.description == ""
+    assert (r.optimizer.lr, r.optimizer.momentum) == (0.01, 0.5)
+    assert r.data.augment == ["flip"]  # lists are replaced, not merged
+    bundled = write(tmp_path, {"base": "fmnist-quick", "train": {"epochs": 1}}, "b.yaml")
+    assert load_recipe(bundled).model.name == load_recipe("fmnist-quick").model.name
+    write(tmp_path, {"base": "loop2.yaml"}, "loop1.yaml")
+    write(tmp_path, {"base": "loop1.yaml"}, "loop2.yaml")
+    with pytest.raises(HyperError, match="cycle"):
+        load_recipe(tmp_path / "loop1.yaml")
