@@ -173,10 +173,13 @@ def draw_projection(ax: Axes, fs: FeatureSet) -> None:
 
 def draw_angle_hist(ax: Axes, stats: ClassAngles) -> None:
     """Density histograms of intra-class and inter-class pair angles (2-degree bins)."""
-    ax.hist(stats.intra, bins=ANGLE_BINS, density=True, alpha=0.6, color="tab:blue",
-            label=f"intra-class, mean {stats.mean_intra:.1f}°")
-    ax.hist(stats.inter, bins=ANGLE_BINS, density=True, alpha=0.6, color="tab:orange",
-            label=f"inter-class, mean {stats.mean_inter:.1f}°")
+    for values, color, label in (
+        (stats.intra, "tab:blue", f"intra-class, mean {stats.mean_intra:.1f}°"),
+        (stats.inter, "tab:orange", f"inter-class, mean {stats.mean_inter:.1f}°"),
+    ):
+        density = (np.histogram(values, ANGLE_BINS, density=True)[0] if values.size
+                   else np.zeros(len(ANGLE_BINS) - 1))
+        ax.stairs(density, ANGLE_BINS, fill=True, alpha=0.6, color=color, label=label)
     ax.set_xlim(0, 180)
     ax.set_xticks(range(0, 181, 30))
     ax.set_xlabel("angle between two features (degrees)")

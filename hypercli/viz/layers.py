@@ -164,10 +164,10 @@ def plot_layers(models: list[tuple[str, dict[str, Any]]], size_px: tuple[int, in
             all_stats[i].append(st)
             dim = st.dim
             tag = f"{label}: " if len(models) > 1 else ""
-            ax.hist(st.angles, bins=ANGLE_BINS, density=True, histtype="step", lw=1.5,
-                    color=colors[i],
-                    label=f"{tag}E={st.energy:.4g}, half {st.energy_half:.4g}, "
-                          f"min {st.min_angle:.1f}°")
+            ax.stairs(np.histogram(st.angles, ANGLE_BINS, density=True)[0], ANGLE_BINS,
+                      lw=1.5, color=colors[i],
+                      label=f"{tag}E={st.energy:.4g}, half {st.energy_half:.4g}, "
+                            f"min {st.min_angle:.1f}°")
         ax.plot(grid, uniform_angle_density(dim, grid), ":", color="0.4", lw=1,
                 label="uniform directions")
         ax.set_xlim(0, 180)

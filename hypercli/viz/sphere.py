@@ -74,7 +74,7 @@ def plot_points(points: Any, title: str | None = None, size_px: tuple[int, int] 
             _draw_sphere(ax, unit, elev, azim)
             ax.set_title(f"view elev {elev:.0f}°, azim {azim:.0f}°", fontsize=9)
     ax_hist = fig.add_subplot(1, panels + 1, panels + 1)
-    ax_hist.hist(angles, bins=ANGLE_BINS, color="C0")
+    ax_hist.stairs(np.histogram(angles, ANGLE_BINS)[0], ANGLE_BINS, fill=True, color="C0")
     ax_hist.axvline(angles.min(), color="C3", ls="--", lw=1,
                     label=f"smallest {angles.min():.2f}°")
     ax_hist.set_xlim(0, 180)
