@@ -61,7 +61,7 @@ class DataConfig(_Section):
     imbalance: Imbalance | None = None
     batch_size: int = Field(128, gt=0)
     eval_batch_size: int = Field(1000, gt=0)
-    on_device: bool = True  # keep the whole dataset on the training device when it fits
+    on_device: bool = True  # on a GPU: keep the dataset there if it fits, else pinned memory
 
 
 class ModelConfig(_Section):

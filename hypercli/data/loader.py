@@ -36,6 +36,14 @@ def random_flip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     return torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
 
 
+def fits_on_device(split: Split, device: torch.device, share: float = 0.25) -> bool:
+    """Whether the split's uint8 images take at most ``share`` of the free GPU memory."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return split.images.numel() <= share * free
+
+
 class BatchLoader:
     """Iterate ``(images float [0,1], labels)`` batches of a split on ``device``.
 
@@ -50,9 +58,11 @@ class BatchLoader:
                  device: torch.device | str = "cpu", on_device: bool = True,
                  rank: int = 0, world: int = 1, drop_last: bool = False) -> None:
         self.device = torch.device(device)
-        store = self.device if on_device else torch.device("cpu")
-        self.images = split.images.to(store)
-        self.labels = split.labels.to(store)
+        keep = on_device and self.device.type != "cpu" and fits_on_device(split, self.device)
+        self.images = split.images.to(self.device) if keep else split.images
+        self.labels = split.labels.to(self.device) if keep else split.labels
+        if self.device.type == "cuda" and not keep:  # page-locked for async host-to-device
+            self.images, self.labels = self.images.pin_memory(), self.labels.pin_memory()
         if batch_size % world:
             raise HyperError(f"data.batch_size {batch_size} is the global batch; it must be "
                              f"divisible by the {world} processes")
@@ -79,7 +89,8 @@ class BatchLoader:
         """Yield the epoch's batches from batch index ``start`` on."""
         order = torch.tensor(list(iter(self.sampler)), dtype=torch.long)
         for b in range(start, len(self)):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size].to(self.images.device)
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            idx = idx.to(self.images.device)
             x = self.images[idx].to(self.device, non_blocking=True).float().div_(255.0)
             y = self.labels[idx].to(self.device, non_blocking=True)
             if "crop" in self.augment:
