@@ -45,7 +45,7 @@ class Kernel:
     def value(self, g: torch.Tensor) -> torch.Tensor:
         """f(G) elementwise, without the derivative."""
         if self.angular:
-            t = torch.acos(_clamp_unit(g)) / math.pi + ANGLE_EPS
+            t = torch.acos(g.clamp(-1.0, 1.0)) / math.pi + ANGLE_EPS
             return -torch.log(t) if self.power == 0 else t.pow(-self.power)
         r2 = (2.0 - 2.0 * g).clamp_min(_tiny(g))
         return -torch.log(r2) if self.power == 0 else r2.pow(-self.power / 2)
@@ -65,8 +65,8 @@ class Kernel:
         return v, s * v / r2
 
     def _angular(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gc = _clamp_unit(g)
-        t = torch.acos(gc) / math.pi + ANGLE_EPS
+        t = torch.acos(g.clamp(-1.0, 1.0)) / math.pi + ANGLE_EPS
+        gc = _clamp_unit(g)  # the slope of arccos is infinite at ±1: keep it finite
         dt = -1.0 / (math.pi * torch.sqrt(1.0 - gc * gc))  # dt/dG
         if self.power == 0:  # f = -log t
             return -torch.log(t), -dt / t

@@ -94,7 +94,8 @@ class MHE(Regularizer):
             )
 
     def loss(self) -> tuple[torch.Tensor | None, dict[str, float]]:
-        """λ Σ_l w_l E_s(W_l), and each layer's (unweighted) energy as ``mhe/<layer>``."""
+        """λ Σ_l w_l E_s(W_l); logs each layer's unweighted energy under its module name
+        and the weighted term as ``total`` (the engine prefixes ``mhe/``)."""
         if not self.targets:
             return None, {}
         energies = []
@@ -107,6 +108,6 @@ class MHE(Regularizer):
                 total = total + weight * e
         term = self.lam * total
         values = torch.stack([*energies, term.detach()]).tolist()  # one sync for all logs
-        logs = {f"mhe/{t[0]}": v for t, v in zip(self.targets, values[:-1], strict=True)}
-        logs["mhe"] = values[-1]
+        logs = {t[0]: v for t, v in zip(self.targets, values[:-1], strict=True)}
+        logs["total"] = values[-1]
         return term, logs

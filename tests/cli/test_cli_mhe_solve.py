@@ -1,0 +1,63 @@
+"""`hyper mhe-solve` through typer's CliRunner: table, JSON, CSV and plot files, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hypercli.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def test_json_icosahedron_with_points_and_plot(tmp_path):
+    out, png = tmp_path / "pts" / "ico.csv", tmp_path / "ico.png"
+    res = runner.invoke(app, ["mhe-solve", "--n", "12", "--dim", "3", "--restarts", "5",
+                              "--json", "--out", str(out), "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["energy"] == pytest.approx(49.165253058, abs=1e-9)
+    assert r["min_angle"] == pytest.approx(math.degrees(math.atan(2)), abs=1e-5)
+    assert r["hits"] == 5 and r["restarts"] == 5 and r["seconds"] > 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["x", "y", "z"] and len(rows) == 13
+    pts = [[float(v) for v in row] for row in rows[1:]]
+    assert all(abs(math.hypot(*p) - 1) < 1e-12 for p in pts)
+    energy = sum(1 / math.dist(a, b) for i, a in enumerate(pts) for b in pts[i + 1:])
+    assert energy == pytest.approx(r["energy"], rel=1e-12)  # the CSV holds the full precision
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_half_space_on_the_circle():
+    res = runner.invoke(app, ["mhe-solve", "--n", "3", "--dim", "2", "--half-space",
+                              "--s", "2", "--restarts", "3"])
+    assert res.exit_code == 0, res.output
+    # [X, -X] on the circle: the regular hexagon, Σ_{i<j} r^-2 over its 15 pairs
+    hexagon = sum(1 / (2 * math.sin(math.pi * k / 6)) ** 2 * (6 if k < 3 else 3)
+                  for k in (1, 2, 3))
+    assert f"{hexagon:.9f}" in res.output and "3 of 3" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n", "1"], "at least 2 points"),
+    (["--n", "5", "--dim", "1"], "dim must be >= 2"),
+    (["--n", "5", "--restarts", "-2"], "at least 1 start"),
+    (["--n", "5", "--s", "b2"], "unknown MHE energy"),
+    (["--n", "5", "--plot", "pts.txt"], "unsupported extension"),
+    (["--n", "5", "--device", "tpu"], "unknown device"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message):
+    res = runner.invoke(app, ["mhe-solve", *args])
+    assert res.exit_code == 2
+    assert message in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
