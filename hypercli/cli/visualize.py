@@ -13,7 +13,7 @@ from hypercli.cli.common import console, print_json, resolve_checkpoint, user_er
 @user_errors
 def visualize_features(
     ckpts: Annotated[list[Path] | None, typer.Argument(
-        metavar="[CKPT]...", show_default=False,
+        metavar="CKPT", show_default=False,
         help="Checkpoint files or run directories (more than one needs --compare).")] = None,
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", "-c", help="Checkpoint file or run directory (default: the latest run).")
