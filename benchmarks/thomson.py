@@ -1,0 +1,161 @@
+"""Thomson solver benchmark: ``hypercli.mhe.thomson.solve`` against a plain scipy L-BFGS
+multi-start from the same random starts, side by side, on the published d=3 Coulomb minima.
+
+Prints the wall time of each, their ratio (scipy / hyper; target > 1), the best energy, and
+whether it reached the published minimum (1e-8 relative). Rounds alternate between the two
+so that load from other processes hits both alike; the median time is kept.
+
+    python benchmarks/thomson.py                         # N=100, 20 restarts (the target)
+    python benchmarks/thomson.py --n 200 --restarts 400 --no-scipy
+    python benchmarks/thomson.py --sweep 41 100          # defaults on every N in 41..100
+
+Published values: N <= 40 from shared/data/thomson_s1.csv; beyond, the Wikipedia "Thomson
+problem" table (putative global minima, 9 decimals; N=470 to 6 as listed there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+from hypercli.mhe.thomson import _random_points, solve
+
+BEYOND = {  # N -> published minimal Coulomb energy, d = 3
+    41: 695.916744342, 42: 732.078107544, 43: 769.190846459, 44: 807.174263085,
+    45: 846.188401061, 46: 886.167113639, 47: 927.059270680, 48: 968.713455344,
+    49: 1011.557182654, 50: 1055.182314726, 51: 1099.819290319, 52: 1145.418964319,
+    53: 1191.922290416, 54: 1239.361474729, 55: 1287.772720783, 56: 1337.094945276,
+    57: 1387.383229253, 58: 1438.618250640, 59: 1490.773335279, 60: 1543.830400976,
+    61: 1597.941830199, 62: 1652.909409898, 63: 1708.879681503, 64: 1765.802577927,
+    65: 1823.667960264, 66: 1882.441525304, 67: 1942.122700406, 68: 2002.874701749,
+    69: 2064.533483235, 70: 2127.100901551, 71: 2190.649906425, 72: 2255.001190975,
+    73: 2320.633883745, 74: 2387.072981838, 75: 2454.369689040, 76: 2522.674871841,
+    77: 2591.850152354, 78: 2662.046474566, 79: 2733.248357479, 80: 2805.355875981,
+    81: 2878.522829664, 82: 2952.569675286, 83: 3027.528488921, 84: 3103.465124431,
+    85: 3180.361442939, 86: 3258.211605713, 87: 3337.000750014, 88: 3416.720196758,
+    89: 3497.439018625, 90: 3579.091222723, 91: 3661.713699320, 92: 3745.291636241,
+    93: 3829.844338421, 94: 3915.309269620, 95: 4001.771675565, 96: 4089.154010060,
+    97: 4177.533599622, 98: 4266.822464156, 99: 4357.139163132, 100: 4448.350634331,
+    200: 18438.842717530, 470: 104822.886324,
+}
+
+
+def published(n: int) -> float | None:
+    table = Path(__file__).resolve().parents[2] / "shared" / "data" / "thomson_s1.csv"
+    if n in BEYOND:
+        return BEYOND[n]
+    if table.is_file():
+        with open(table) as fh:
+            for row in csv.DictReader(fh):
+                if int(row["N"]) == n:
+                    return float(row["energy"])
+    return None
+
+
+def scipy_multistart(n: int, restarts: int, seed: int) -> tuple[float, float, int]:
+    """L-BFGS-B on each start in turn, points x_i / ||x_i||; returns (best, seconds, hits)."""
+    starts = _random_points(restarts, n, 3, torch.Generator().manual_seed(seed)).numpy()
+    iu = np.triu_indices(n, 1)
+
+    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        x = flat.reshape(n, 3)
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        u = x / norm
+        diff = u[:, None, :] - u[None, :, :]  # (N, N, 3)
+        r = np.sqrt((diff * diff).sum(-1))
+        np.fill_diagonal(r, 1.0)
+        inv = 1.0 / r
+        np.fill_diagonal(inv, 0.0)
+        grad_u = -(diff * (inv**3)[:, :, None]).sum(1)  # dE/du_i
+        grad_x = (grad_u - (grad_u * u).sum(1, keepdims=True) * u) / norm
+        return float(inv[iu].sum()), grad_x.ravel()
+
+    t0 = time.perf_counter()
+    finals = []
+    for x0 in starts:
+        res = minimize(fun, x0.ravel(), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-9})
+        finals.append(res.fun)
+    seconds = time.perf_counter() - t0
+    best = min(finals)
+    hits = sum(abs(f - best) <= 1e-9 * best for f in finals)
+    return best, seconds, hits
+
+
+def mark(energy: float, ref: float | None) -> str:
+    if ref is None:
+        return "?"
+    return "yes" if abs(energy - ref) <= 1e-8 * ref else f"no ({energy - ref:+.2e})"
+
+
+def compare(args: argparse.Namespace) -> None:
+    ref = published(args.n)
+    ours, theirs = [], []
+    for _ in range(args.rounds):
+        r = solve(args.n, 3, "1", restarts=args.restarts, population=args.population,
+                  seed=args.seed, device=args.device, threads=args.threads)
+        ours.append(r.seconds)
+        if args.scipy:
+            best, sec, hits = scipy_multistart(args.n, min(args.restarts, args.population),
+                                               args.seed)
+            theirs.append(sec)
+    print(f"N={args.n}, d=3, s=1, restarts={args.restarts} (population {args.population}), "
+          f"seed {args.seed}, threads {args.threads}, {args.rounds} round(s), published "
+          f"{ref if ref is not None else 'unknown'}")
+    print("| solver | wall s (median) | best energy | reached published | hits |")
+    print("|---|---|---|---|---|")
+    t_ours = statistics.median(ours)
+    print(f"| hyper mhe-solve ({r.device}) | {t_ours:.2f} | {r.energy:.9f} | "
+          f"{mark(r.energy, ref)} | {r.hits}/{r.restarts} |")
+    if args.scipy:
+        t_sc = statistics.median(theirs)
+        print(f"| scipy L-BFGS-B multi-start | {t_sc:.2f} | {best:.9f} | {mark(best, ref)} | "
+              f"{hits}/{min(args.restarts, args.population)} |")
+        print(f"\nratio scipy / hyper wall time: {t_sc / t_ours:.2f}x (target > 1)")
+
+
+def sweep(args: argparse.Namespace) -> None:
+    lo, hi = args.sweep
+    print(f"defaults (restarts={args.restarts}) on N={lo}..{hi}, d=3, s=1")
+    print("| N | energy | published | reached | hits | s |")
+    print("|---|---|---|---|---|---|")
+    reached, total = 0, 0
+    for n in range(lo, hi + 1):
+        ref = published(n)
+        r = solve(n, 3, "1", restarts=args.restarts, population=args.population,
+                  seed=args.seed, device=args.device, threads=args.threads)
+        ok = mark(r.energy, ref)
+        reached += ok == "yes"
+        total += ref is not None
+        print(f"| {n} | {r.energy:.9f} | {ref} | {ok} | {r.hits}/{r.restarts} | "
+              f"{r.seconds:.1f} |", flush=True)
+    print(f"\nreached the published minimum on {reached} of {total}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--restarts", type=int, default=20)
+    p.add_argument("--population", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--scipy", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--sweep", type=int, nargs=2, metavar=("LO", "HI"))
+    args = p.parse_args()
+    if args.sweep:
+        sweep(args)
+    else:
+        compare(args)
+
+
+if __name__ == "__main__":
+    main()
