@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from hypercli.errors import HyperError
 from hypercli.viz.angles import as_matrix, filter_angles
@@ -159,14 +160,13 @@ def plot_layers(models: list[tuple[str, dict[str, Any]]], size_px: tuple[int, in
     colors = [f"C{i}" for i in range(len(models))]
     for ax, name in zip(axes, names, strict=False):
         dim = 0
-        for i, (label, layers) in enumerate(models):
+        for i, (_, layers) in enumerate(models):
             st = layer_stats(name, layers[name])
             all_stats[i].append(st)
             dim = st.dim
-            tag = f"{label}: " if len(models) > 1 else ""
             ax.stairs(np.histogram(st.angles, ANGLE_BINS, density=True)[0], ANGLE_BINS,
                       lw=1.5, color=colors[i],
-                      label=f"{tag}E={st.energy:.4g}, half {st.energy_half:.4g}, "
+                      label=f"E={st.energy:.4g}, half {st.energy_half:.4g}, "
                             f"min {st.min_angle:.1f}°")
         ax.plot(grid, uniform_angle_density(dim, grid), ":", color="0.4", lw=1,
                 label="uniform directions")
@@ -177,6 +177,12 @@ def plot_layers(models: list[tuple[str, dict[str, Any]]], size_px: tuple[int, in
         ax.legend(fontsize=7, loc="upper left")
     for ax in axes[len(names):]:
         ax.set_axis_off()
-    fig.suptitle("pairwise filter angles; E = hyperspherical energy (s = 1, mean over pairs)",
-                 fontsize=10)
+    what = "pairwise filter angles; E = hyperspherical energy (s = 1, mean over pairs)"
+    if len(models) == 1:
+        what = f"{models[0][0]}: {what}"
+    else:
+        handles = [Line2D([], [], color=c, lw=2) for c in colors]
+        fig.legend(handles, [label for label, _ in models], loc="outside lower center",
+                   ncols=min(len(models), 4), fontsize=9, frameon=False)
+    fig.suptitle(what, fontsize=10)
     return fig, all_stats

@@ -87,7 +87,7 @@ def render_features(paths: list[PathLike], out: PathLike, split: str = "test",
                     head.weight.device))
             acc = float((logits.argmax(1).cpu().numpy() == labels).mean())
         title = label if acc is None else (
-            f"{label}: accuracy {acc:.1%} on the first {len(labels)} {split} images")
+            f"{label}\naccuracy {acc:.1%} on the first {len(labels)} {split} images")
         sets.append(FeatureSet(feats, labels, list(data.class_names), title=title,
                                weights=weights))
         stats = class_angles(feats, labels, max_points=max_points)

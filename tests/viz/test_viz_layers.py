@@ -89,10 +89,11 @@ def test_plot_layers_overlays_models(tmp_path):
     fig, stats = plot_layers([("a", select_layers(a)), ("b", select_layers(b))],
                              size_px=(700, 260))
     assert [[s.name for s in st] for st in stats] == [["conv1", "conv2", "fc"]] * 2
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
     panel = next(ax for ax in fig.axes if ax.get_title().startswith("conv2"))
     texts = [t.get_text() for t in panel.get_legend().get_texts()]
     w = b.conv2.weight.detach()
-    assert texts[1].startswith(f"b: E={loop_energy(w):.4g}, half {loop_energy(w, True):.4g}, "
+    assert texts[1].startswith(f"E={loop_energy(w):.4g}, half {loop_energy(w, True):.4g}, "
                                f"min {min(loop_angles(w)):.1f}°")
     img = imread(save_figure(fig, tmp_path / "layers.png"))
     assert img.shape[:2] == (260, 700) and float(img[..., :3].var()) > 0
