@@ -31,7 +31,7 @@ from hypercli.engine.runs import mark_latest, new_run_dir
 from hypercli.errors import DivergenceError, HyperError
 from hypercli.models import Net, count_parameters, create_model
 from hypercli.recipe import Recipe, save_recipe
-from hypercli.registry import ATTACKS, REGULARIZERS
+from hypercli.registry import REGULARIZERS
 
 
 def data_meta(data: Splits) -> dict[str, Any]:
@@ -52,17 +52,14 @@ def build_regularizers(recipe: Recipe, model: nn.Module) -> list:
 
 
 def build_adversary(recipe: Recipe, model: nn.Module):
-    """The attack used for adversarial training, eps/alpha converted to pixel units."""
+    """The attack of ``train.adversarial`` (eps/alpha in the CLI's units: 1/255 for L-inf)."""
     adv = recipe.train.adversarial
     if adv is None:
         return None
-    scale = 1.0 if "l2" in adv.method else 1.0 / 255.0
-    kwargs: dict[str, Any] = {"eps": adv.eps * scale, "steps": adv.steps}
-    if adv.alpha is not None:
-        kwargs["alpha"] = adv.alpha * scale
-    if adv.random_start is not None:
-        kwargs["random_start"] = adv.random_start
-    return ATTACKS.create(adv.method, model=model, **kwargs)
+    from hypercli.attacks import create_attack
+
+    return create_attack(adv.method, model, eps=adv.eps, alpha=adv.alpha, steps=adv.steps,
+                         random_start=adv.random_start)
 
 
 class _EpochStats:
