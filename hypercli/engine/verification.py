@@ -6,7 +6,7 @@ different classes; score each pair by the cosine of its two embeddings; report t
 threshold accuracy (the best threshold on 9 folds, applied to the 10th; mean ± std) and
 the true accept rate at fixed false accept rates::
 
-    result = verify(embeddings, labels, pairs=6000, folds=10, far=[1e-3, 1e-2], seed=0)
+    result = verification(embeddings, labels, pairs=6000, folds=10, far=[1e-3, 1e-2], seed=0)
     result["accuracy"], result["accuracy_std"], result["tar@far=0.001"]
 """
 
@@ -105,7 +105,7 @@ def tar_at_far(scores: np.ndarray, is_same: np.ndarray, far: float) -> tuple[flo
     return float(np.mean(scores[is_same] > t)), t
 
 
-def verify(embeddings: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
+def verification(embeddings: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
            pairs: int = 6000, folds: int = 10, far: Sequence[float] = (1e-3, 1e-2),
            seed: int = 0) -> dict[str, Any]:
     """LFW-style verification of ``embeddings`` (N, D) with class ``labels`` (N,).
@@ -145,38 +145,4 @@ def verify(embeddings: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Ten
         tar, t = tar_at_far(scores, is_same, rate)
         result[f"tar@far={rate:g}"] = tar
         result[f"threshold@far={rate:g}"] = t
-    return result
-
-
-@torch.no_grad()
-def embed(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000,
-          device: str | torch.device = "cpu") -> torch.Tensor:
-    """``model.features`` of uint8 images (N, C, H, W) in eval mode -> float32 (N, D) on CPU."""
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float().div_(255.0)
-        out.append(model.features(batch).float().cpu())  # type: ignore[operator]
-    model.train(was_training)
-    return torch.cat(out)
-
-
-def evaluate_verification(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                          classes: Sequence[int], pairs: int = 6000, folds: int = 10,
-                          far: Sequence[float] = (1e-3, 1e-2), seed: int = 0,
-                          device: str | torch.device = "cpu",
-                          batch_size: int = 1000) -> dict[str, Any]:
-    """Verification on the samples of ``classes`` (held out of training) of a split.
-
-    ``images`` uint8 (N, C, H, W) and ``labels`` (N,) as in ``Splits.test``; what
-    ``recipe.eval.verification`` asks for: ``evaluate_verification(model, split.images,
-    split.labels, **cfg.model_dump(), device=...)``.
-    """
-    keep = torch.isin(labels.cpu(), torch.as_tensor(list(classes), dtype=labels.dtype))
-    if int(keep.sum()) == 0:
-        raise HyperError(f"verification: no samples of classes {list(classes)} in the split")
-    emb = embed(model, images[keep], batch_size, device)
-    result = verify(emb, labels.cpu()[keep], pairs, folds, far, seed)
-    result["classes"] = [int(c) for c in classes]
     return result

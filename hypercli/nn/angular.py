@@ -100,28 +100,33 @@ class AngularMixin:
         average = (running / debias.clamp_min(1e-12)).to(norm.dtype)
         return torch.where(updates > 0, average, norm.mean())
 
+    def activate(self, cos: torch.Tensor, norm: torch.Tensor | None,
+                 shape: tuple[int, ...]) -> torch.Tensor:
+        """h(||x||) g(θ) from cos θ and ||x|| = sqrt(Σ x² + 1e-4) (broadcastable to cos).
+
+        ``shape`` views a per-channel vector so it broadcasts against ``cos``:
+        (1, -1, 1, 1) for conv maps, (-1,) for linear outputs. ``norm`` may be None when
+        h = 1 (SphereConv).
+        """
+        k = self.k.view(shape) if self.k is not None else None
+        g = angle_function(cos, self.angle_fn, k)
+        if self.magnitude == "sphere":
+            return g
+        assert norm is not None
+        if self.normalize:
+            norm = norm / self.mean_norm(norm)
+        rho = self.rho().view(shape) if self.r is not None else None
+        return magnitude_function(norm, self.magnitude, rho, self.tanh_form) * g
+
     def combine(self, raw: torch.Tensor, sq_sum: torch.Tensor | None,
                 shape: tuple[int, ...]) -> torch.Tensor:
-        """h(||x||) g(θ) from ``raw = <ŵ, x>`` and ``sq_sum = Σ x²`` (broadcastable to raw).
-
-        ``shape`` views a per-channel vector so it broadcasts against ``raw``:
-        (1, -1, 1, 1) for conv maps, (-1,) for linear outputs. Float32 or float64 out.
-        """
+        """h(||x||) g(θ) from ``raw = <ŵ, x>`` and ``sq_sum = Σ x²`` (broadcastable to raw)."""
         raw = upcast(raw)
         if not self.needs_input_norm:
             return raw
         assert sq_sum is not None
         inv = inverse_norm(sq_sum)  # 1 / ||x||
-        cos = raw * inv
-        k = self.k.view(shape) if self.k is not None else None
-        g = angle_function(cos, self.angle_fn, k)
-        if self.magnitude == "sphere":
-            return g
-        norm = (sq_sum + EPS).sqrt()
-        if self.normalize:
-            norm = norm / self.mean_norm(norm)
-        rho = self.rho().view(shape) if self.r is not None else None
-        return magnitude_function(norm, self.magnitude, rho, self.tanh_form) * g
+        return self.activate(raw * inv, (sq_sum + EPS) * inv, shape)
 
     def angular_repr(self) -> str:
         text = f"angle={self.angle_fn}, magnitude={self.magnitude}"

@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn.common_types import _size_2_t
 
 from hypercli.nn.angular import AngularMixin
-from hypercli.nn.functional import check_choice, full_precision, normalize_weight, patch_sq_sum
+from hypercli.nn.functional import check_choice, full_precision, normalize_weight, upcast
+from hypercli.nn.patch_cosine import PatchCosine
 from hypercli.registry import CONVS, LINEARS
 
 CONVS.register("conv", help="plain nn.Conv2d: <w, x> + b (the baseline)")(nn.Conv2d)
@@ -35,28 +36,45 @@ class AngularConv2d(nn.Conv2d, AngularMixin):
     channels, then box-filtered with the conv's own geometry (``patch_sq_sum``).
     """
 
-    def _conv_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    def _conv_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """x with any non-zero padding mode or asymmetric 'same' padding applied, and the
+        numeric padding left for the convolution."""
         if self.padding_mode != "zeros":
             return F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode), (0, 0)
-        return x, self.padding
+        if self.padding == "valid":
+            return x, (0, 0)
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+            if all(t % 2 == 0 for t in totals):
+                return x, (totals[0] // 2, totals[1] // 2)
+            pads = [totals[1] // 2, totals[1] - totals[1] // 2,
+                    totals[0] // 2, totals[0] - totals[0] // 2]
+            return F.pad(x, pads), (0, 0)
+        return x, self.padding  # type: ignore[return-value]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, O, H', W')
         x, padding = self._conv_inputs(x)
-        with full_precision(x.device.type):
+        device = x.device.type
+        with full_precision(device):
             w_hat = normalize_weight(self.weight)  # (O, C/G, kh, kw), rows of unit norm
-        raw = F.conv2d(x, w_hat, None, self.stride, padding, self.dilation, self.groups)
-        out_dtype = raw.dtype  # bf16 under autocast; the angle math below is float32
-        with full_precision(x.device.type):
-            sq_sum = None
-            if self.needs_input_norm:
-                sq_sum = patch_sq_sum(x, self.kernel_size, self.stride, padding,  # (B, G, H', W')
-                                      self.dilation, self.groups)
-                if self.groups > 1:
-                    sq_sum = sq_sum.repeat_interleave(self.out_channels // self.groups, dim=1)
-            y = self.combine(raw, sq_sum, (1, -1, 1, 1))
+        if torch.is_autocast_enabled(device):  # the conv in the autocast dtype, the rest fp32
+            low = torch.get_autocast_dtype(device)
+            x, w_hat = x.to(low), w_hat.to(low)
+        else:
+            w_hat = w_hat.to(x.dtype)
+        with full_precision(device):
+            if not self.needs_input_norm:  # ||x|| cos θ = <ŵ, x>
+                y = upcast(F.conv2d(x, w_hat, None, self.stride, padding, self.dilation,
+                                    self.groups))
+            else:
+                geometry = (self.kernel_size, self.stride, padding, self.dilation, self.groups)
+                cos, norm = PatchCosine.apply(x, w_hat, geometry)  # (B, O, H', W'), (B, G, ..)
+                if self.groups > 1 and self.magnitude != "sphere":
+                    norm = norm.repeat_interleave(self.out_channels // self.groups, dim=1)
+                y = self.activate(cos, norm, (1, -1, 1, 1))
             if self.bias is not None:
                 y = y + self.bias.view(1, -1, 1, 1)
-        return y.to(out_dtype)
+        return y.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, {self.angular_repr()}"

@@ -57,36 +57,69 @@ def normalize_weight(weight: torch.Tensor) -> torch.Tensor:
     return w * inv
 
 
+def _box_path(kernel_size: tuple[int, int], padding: tuple[int, int],
+              dilation: tuple[int, int]) -> str:
+    kh, kw = kernel_size
+    if kh == 1 and kw == 1 and padding == (0, 0):
+        return "subsample"
+    if dilation == (1, 1) and 2 * padding[0] <= kh and 2 * padding[1] <= kw:
+        return "pool"  # avg_pool2d counting the zero padding = box sum / (kh kw)
+    return "conv"
+
+
+def box_sum(s: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
+            padding: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
+    """Sum of ``s`` (B, G, H, W) over every window of a conv's geometry -> (B, G, H', W')."""
+    path = _box_path(kernel_size, padding, dilation)
+    if path == "subsample":
+        return s[:, :, :: stride[0], :: stride[1]]
+    if path == "pool":
+        pooled = F.avg_pool2d(s, kernel_size, stride, padding, ceil_mode=False,
+                              count_include_pad=True)
+        return pooled * float(kernel_size[0] * kernel_size[1])
+    g = s.shape[1]
+    ones = s.new_ones(g, 1, *kernel_size)
+    return F.conv2d(s, ones, None, stride, padding, dilation, g)
+
+
+def box_sum_transpose(grad: torch.Tensor, in_shape: torch.Size, kernel_size: tuple[int, int],
+                      stride: tuple[int, int], padding: tuple[int, int],
+                      dilation: tuple[int, int]) -> torch.Tensor:
+    """The adjoint of :func:`box_sum`: (B, G, H', W') -> (B, G, H, W)."""
+    path = _box_path(kernel_size, padding, dilation)
+    if path == "subsample":
+        out = grad.new_zeros(in_shape)
+        out[:, :, :: stride[0], :: stride[1]] = grad
+        return out
+    if path == "pool":
+        out = torch.ops.aten.avg_pool2d_backward(
+            grad, grad.new_empty(in_shape), list(kernel_size), list(stride), list(padding),
+            False, True, None)
+        return out * float(kernel_size[0] * kernel_size[1])
+    g = in_shape[1]
+    ones = grad.new_ones(g, 1, *kernel_size)
+    return torch.nn.grad.conv2d_input(in_shape, ones, grad, stride, padding, dilation, g)
+
+
+def channel_sq_sum(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Σ x² over the channels of each group: (B, C, H, W) -> (B, G, H, W), at least float32."""
+    b, c, h, w = x.shape
+    x2 = upcast(x).square()
+    if groups == 1:
+        return x2.sum(1, keepdim=True)
+    return x2.view(b, groups, c // groups, h, w).sum(2)
+
+
 def patch_sq_sum(x: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
-                 padding: str | tuple[int, int], dilation: tuple[int, int],
+                 padding: tuple[int, int], dilation: tuple[int, int],
                  groups: int) -> torch.Tensor:
     """Sum of x^2 over every patch a grouped conv sees: (B, C, H, W) -> (B, G, H', W').
 
     Summing over the channels of each group first and then box-filtering with the conv's own
     stride, padding and dilation is exactly ``conv2d(x^2, ones)`` at 1/C of the cost.
-    Float32, autocast off; ``x`` must already carry any non-zero padding mode.
+    ``x`` must already carry any non-zero padding mode and asymmetric 'same' padding.
     """
-    b, c, h, w = x.shape
-    x2 = upcast(x).square()
-    if groups == 1:
-        s = x2.sum(1, keepdim=True)  # (B, 1, H, W)
-    else:
-        s = x2.view(b, groups, c // groups, h, w).sum(2)  # (B, G, H, W)
-    kh, kw = kernel_size
-    if kh == 1 and kw == 1 and not isinstance(padding, str) and padding == (0, 0):
-        return s[:, :, :: stride[0], :: stride[1]]
-    can_pool = (
-        not isinstance(padding, str)
-        and dilation == (1, 1)
-        and 2 * padding[0] <= kh
-        and 2 * padding[1] <= kw
-    )
-    if can_pool:  # avg_pool2d counting the zero padding is the box filter divided by kh*kw
-        pooled = F.avg_pool2d(s, (kh, kw), stride, padding, ceil_mode=False,
-                              count_include_pad=True)
-        return pooled * float(kh * kw)
-    ones = s.new_ones(groups, 1, kh, kw)
-    return F.conv2d(s, ones, None, stride, padding, dilation, groups)
+    return box_sum(channel_sq_sum(x, groups), kernel_size, stride, padding, dilation)
 
 
 def inverse_norm(sq_sum: torch.Tensor) -> torch.Tensor:

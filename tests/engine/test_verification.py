@@ -6,18 +6,15 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from hypercli.engine.verification import (
     best_threshold,
     cosine_scores,
     draw_pairs,
-    evaluate_verification,
     fold_ids,
     tar_at_far,
-    verify,
+    verification,
 )
-from hypercli.errors import HyperError
 
 
 def clustered(n=300, classes=4, dim=8, noise=1.0, seed=0):
@@ -66,7 +63,7 @@ def brute_tar(scores, same, far):
 @pytest.mark.parametrize("noise", [0.5, 2.0])
 def test_verify_matches_brute_force(noise):
     emb, labels = clustered(noise=noise)
-    result = verify(emb, labels, pairs=400, folds=10, far=[0.01, 0.1], seed=1)
+    result = verification(emb, labels, pairs=400, folds=10, far=[0.01, 0.1], seed=1)
     index, same = draw_pairs(labels, 400, seed=1)
     e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     scores = np.array([float(e[a] @ e[b]) for a, b in index])
@@ -103,27 +100,8 @@ def test_threshold_is_optimal_on_a_grid_and_handles_ties():
 
 def test_separable_and_random_embeddings():
     emb, labels = clustered(noise=0.01)
-    perfect = verify(emb, labels, pairs=600, far=[1e-3])
+    perfect = verification(emb, labels, pairs=600, far=[1e-3])
     assert perfect["accuracy"] == 1.0 and perfect["tar@far=0.001"] == 1.0
     rng = np.random.default_rng(0)
-    noise = verify(rng.normal(size=(2000, 16)), rng.integers(0, 5, 2000), pairs=4000)
+    noise = verification(rng.normal(size=(2000, 16)), rng.integers(0, 5, 2000), pairs=4000)
     assert 0.45 < noise["accuracy"] < 0.56
-
-
-def test_evaluate_verification_uses_only_the_given_classes():
-    class Features(torch.nn.Module):
-        def features(self, x):  # the first pixel of each channel, as a 2-D embedding
-            return x[:, :, 0, 0]
-
-    torch.manual_seed(0)
-    labels = torch.randint(0, 4, (200,))
-    angle = labels.float() * (math.pi / 2) + 0.05 * torch.randn(200)
-    images = torch.zeros(200, 2, 3, 3, dtype=torch.uint8)
-    images[:, 0, 0, 0] = (127 + 120 * torch.cos(angle)).round().to(torch.uint8)
-    images[:, 1, 0, 0] = (127 + 120 * torch.sin(angle)).round().to(torch.uint8)
-    result = evaluate_verification(Features(), images, labels, classes=[1, 3], pairs=200,
-                                   far=[0.01])
-    assert result["classes"] == [1, 3]
-    assert result["accuracy"] > 0.95
-    with pytest.raises(HyperError, match="no samples"):
-        evaluate_verification(Features(), images, labels, classes=[7], pairs=200)

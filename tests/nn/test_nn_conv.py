@@ -12,6 +12,7 @@ from torch import nn
 from hypercli.nn import DecoupledConv2d, SphereConv2d
 from hypercli.nn.conv import DECOUPLED_ANGLES, SPHERE_ANGLES
 from hypercli.nn.functional import patch_sq_sum
+from hypercli.nn.patch_cosine import PatchCosine
 from hypercli.registry import CONVS
 
 D = torch.float64
@@ -93,11 +94,9 @@ def make(cls, geometry, **kw):
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_patch_sum_is_unfold_sum(geometry):
-    conv = make(nn.Conv2d, geometry)
+    conv = make(SphereConv2d, geometry)
     x = torch.randn(2, 8, 9, 10, dtype=D)
-    xp = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode) \
-        if conv.padding_mode != "zeros" else x
-    padding = conv.padding if conv.padding_mode == "zeros" else (0, 0)
+    xp, padding = conv._conv_inputs(x)  # padding modes and asymmetric 'same' applied
     sq = patch_sq_sum(xp, conv.kernel_size, conv.stride, padding, conv.dilation, conv.groups)
     cos = reference_cos(conv, x)
     assert sq.shape == (2, conv.groups, *cos.shape[2:])
@@ -313,3 +312,23 @@ def test_bf16_autocast_matches_float32():
         y = conv(x)
     assert y.dtype == torch.bfloat16
     assert (y.float() - conv(x)).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_patch_cosine_backward_is_exact(geometry):
+    """The hand-written backward of (cos θ, ||x||) against finite differences, every path."""
+    conv = make(SphereConv2d, geometry)
+    x = torch.randn(1, 8, 5, 6, dtype=D)
+    xp, padding = conv._conv_inputs(x)
+    w_hat = conv.weight.detach().clone()
+    geo = (conv.kernel_size, conv.stride, padding, conv.dilation, conv.groups)
+    wsum = torch.randn(2, generator=torch.Generator().manual_seed(0), dtype=D)
+
+    def f(x, w):  # both outputs in the loss, so both incoming gradients are exercised
+        cos, norm = PatchCosine.apply(x, w, geo)
+        return wsum[0] * cos.sum() + wsum[1] * (norm.square() * norm).sum() + cos.square().sum()
+
+    inputs = (xp.requires_grad_(True), w_hat.requires_grad_(True))
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, fast_mode=True)
+    assert torch.autograd.gradcheck(lambda x: PatchCosine.apply(x, w_hat.detach(), geo)[1],
+                                    (xp,), eps=1e-6, atol=1e-5, fast_mode=True)
