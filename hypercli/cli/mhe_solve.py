@@ -34,11 +34,10 @@ def mhe_solve(
     threads: Annotated[int, typer.Option(
         help="CPU threads while solving; 0: torch's default (see hypercli.mhe.thomson).")] = 1,
 ) -> None:
-    """Find N unit vectors in R^dim of minimal total pair energy (the Thomson problem for s=1).
+    """Find N unit vectors in R^dim of minimal pair energy (Thomson problem: s=1).
 
-    Reports the total energy Σ_{i<j} (the convention of published Thomson tables), the
-    smallest angle between two points, how many descents reached the best value, and the
-    wall time.
+    Prints the total energy Σ_{i<j} as published Thomson tables do,
+    the smallest angle, how many descents reached the best value, the wall time.
     """
     from hypercli.mhe.thomson import solve
     from hypercli.viz.figure import check_output_path

@@ -14,6 +14,8 @@ on angles only, so it composes with weight decay.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -24,6 +26,22 @@ from hypercli.mhe.energy import NORM_EPS, hyperspherical_energy, layer_weights
 from hypercli.mhe.kernels import parse_kernel
 from hypercli.nn.regularizer import Regularizer
 from hypercli.registry import REGULARIZERS
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(device: str) -> Iterator[None]:
+    """Run the per-layer Grams on one CPU thread: they are small (N <= a few hundred), and
+    intra-op threads cost more in synchronization than they save, badly so on a shared
+    CPU (benchmarks/mhe.py). The whole gradient is formed here, in the forward pass."""
+    saved = torch.get_num_threads()
+    if device != "cpu" or saved == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def default_weights(s: str) -> tuple[float, float]:
@@ -101,7 +119,7 @@ class MHE(Regularizer):
         energies = []
         total = self.targets[0][1].new_zeros((), dtype=torch.float32)
         device = self.targets[0][1].device.type
-        with torch.autocast(device_type=device, enabled=False):  # float32 Gram under AMP
+        with torch.autocast(device_type=device, enabled=False), _one_cpu_thread(device):
             for _, w, weight, half in self.targets:
                 e = hyperspherical_energy(w.float(), self.s, half, self.eps)
                 energies.append(e.detach())
