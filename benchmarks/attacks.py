@@ -2,7 +2,9 @@
 
 Prints images/s of each side and the ratio hyper / torchattacks (target: >= 1), after
 checking that both produce the same adversarial images. Rounds alternate between the two
-implementations and the median is kept, so load from other processes hits both alike.
+implementations and the median is kept, so load from other processes hits both alike. On
+the CPU the clock is the process's CPU time (robust to other jobs sharing the cores; with
+--threads 1 it is the work done), on CUDA the synchronized wall clock.
 
     python benchmarks/attacks.py                       # plain-cnn-small, 28x28, batch 256
     python benchmarks/attacks.py --conv dc-tanh --device cuda --batch 1024
@@ -38,11 +40,12 @@ def _sync(device: torch.device) -> None:
 
 
 def _time(fn, x, y, device: torch.device) -> float:
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     _sync(device)
-    t0 = time.perf_counter()
+    t0 = clock()
     fn(x, y)
     _sync(device)
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def main() -> None:
@@ -64,7 +67,8 @@ def main() -> None:
     x = torch.rand(args.batch, 1, args.size, args.size, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
     print(f"{args.model} ({args.conv}), batch {args.batch} of 1x{args.size}x{args.size}, "
-          f"{device}, {torch.get_num_threads()} threads, median of {args.rounds} rounds")
+          f"{device}, {torch.get_num_threads()} threads, median of {args.rounds} rounds, "
+          f"{'wall clock' if device.type == 'cuda' else 'process CPU time'}")
     print(f"{'attack':8} {'hyper img/s':>12} {'torchattacks img/s':>19} {'ratio':>6}  same")
     for name, (kwargs, ref_ctor) in CASES.items():
         ours, ref = ATTACKS.create(name, model=model, **kwargs), ref_ctor(model)
