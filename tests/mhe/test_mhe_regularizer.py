@@ -61,11 +61,11 @@ def test_loss_is_the_weighted_sum_over_layers(s):
                  for n in CONVS)
     head = hyperspherical_energy(model.head.weight.detach(), s, half_space=False)
     expected = 0.5 * (reg.hidden_weight * hidden + reg.output_weight * head)
-    assert float(term) == pytest.approx(float(expected), rel=1e-5)
+    assert float(term.detach()) == pytest.approx(float(expected), rel=1e-5)
     assert set(logs) == {*CONVS, "head", "total"}
     assert all(isinstance(v, float) for v in logs.values())
     assert logs["head"] == pytest.approx(float(head), rel=1e-5)
-    assert logs["total"] == pytest.approx(float(term), rel=1e-6)
+    assert logs["total"] == pytest.approx(float(term.detach()), rel=1e-6)
 
 
 def test_layer_choice():
@@ -93,7 +93,7 @@ def test_gradient_reaches_the_weights_and_lowers_the_energy():
         opt.step()
     last, _ = reg.loss()
     assert model.head.weight.grad is not None and model.body[0].weight.grad.abs().sum() > 0
-    assert float(last) < float(first)
+    assert float(last.detach()) < float(first.detach())
 
 
 def test_engine_logs_each_layer(tmp_path):
