@@ -32,8 +32,8 @@ def attack(
         "--n", help="Attack the first N test images, in dataset order.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = 256,
     min_norm: Annotated[str | None, typer.Option(
-        help="Also search each clean-correct image's smallest flipping perturbation: "
-             "linf (reported in 1/255) or l2.")] = None,
+        help="Also search each clean-correct image's smallest flipping (untargeted) "
+             "perturbation: linf (reported in 1/255) or l2.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     save_adv: Annotated[Path | None, typer.Option(
         help="Write x, x_adv, y to this torch file (torch.load(..., weights_only=True)).")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from hypercli.attacks import BIM, PGDL2, min_norm, min_norm_batch
+from tests.attacks.attack_fixtures import batch_fixture, model_fixture  # noqa: F401
 
 
 def _flips(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,

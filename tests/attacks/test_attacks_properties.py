@@ -8,6 +8,7 @@ import torch
 from hypercli.attacks import attack_scale, create_attack, robustness
 from hypercli.errors import HyperError
 from hypercli.registry import ATTACKS
+from tests.attacks.attack_fixtures import batch_fixture, model_fixture  # noqa: F401
 
 
 def _norm(delta: torch.Tensor, norm: str) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 import torchattacks
 
 from hypercli.registry import ATTACKS
+from tests.attacks.attack_fixtures import batch_fixture, model_fixture  # noqa: F401
 
 # name -> (our keyword arguments, torchattacks constructor taking the same keywords)
 REFERENCE: dict[str, list[tuple[dict, Callable]]] = {

@@ -1,4 +1,4 @@
-"""Small CPU models and data shared by the attack tests."""
+"""Small CPU models and data shared by the attack tests (imported as fixtures)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ def small_cnn(seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-@pytest.fixture
-def model() -> nn.Module:
+@pytest.fixture(name="model")
+def model_fixture() -> nn.Module:
     return small_cnn()
 
 
-@pytest.fixture
-def batch() -> tuple[torch.Tensor, torch.Tensor]:
+@pytest.fixture(name="batch")
+def batch_fixture() -> tuple[torch.Tensor, torch.Tensor]:
     """32 images in [0, 1] with some pixels at 0 and 1 (the clip matters), random labels."""
     g = torch.Generator().manual_seed(1)
     x = torch.rand(32, 1, 12, 12, generator=g)
