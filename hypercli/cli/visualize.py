@@ -96,27 +96,32 @@ def _print(result: dict[str, Any]) -> None:
 
     view = result["view"]
     if view == "features":
-        table = Table(title=f"feature angles on the {result['split']} split "
-                      "(degrees; pairs among the sampled images)", title_justify="left")
-        for col in ("model", "dim", "n", "accuracy", "intra mean", "inter mean",
-                    "closest centres"):
-            table.add_column(col, justify="left" if col == "model" else "right")
+        table = Table(title=f"feature angles on the {result['split']} split, degrees: mean "
+                      "intra-/inter-class pair angle, closest class centres", title_justify="left")
+        for col in ("model", "dim", "n", "accuracy", "intra", "inter", "centres"):
+            table.add_column(col, justify="left" if col == "model" else "right",
+                             no_wrap=col == "model")
         for m in result["models"]:
             acc = "-" if m["accuracy"] is None else f"{m['accuracy']:.2%}"
             table.add_row(m["label"], str(m["feature_dim"]), str(m["n"]), acc,
                           f"{m['mean_intra_deg']:.1f}", f"{m['mean_inter_deg']:.1f}",
                           f"{m['min_centre_deg']:.1f}")
     elif view == "layers":
-        table = Table(title="filter angles (degrees) and hyperspherical energy (s = 1)",
+        several = len(result["models"]) > 1
+        title = "filter angles (degrees), hyperspherical energy (s = 1; half: half-space)"
+        table = Table(title=title if several else f"{result['models'][0]['label']}: {title}",
                       title_justify="left")
-        for col in ("model", "layer", "filters", "dim", "mean angle", "min angle", "energy",
-                    "half-space"):
-            table.add_column(col, justify="left" if col in ("model", "layer") else "right")
+        cols = (("model",) if several else ()) + ("layer", "N", "dim", "mean°", "min°",
+                                                   "energy", "half")
+        for col in cols:
+            table.add_column(col, justify="left" if col in ("model", "layer") else "right",
+                             no_wrap=col == "model")
         for m in result["models"]:
             for s in m["layers"]:
-                table.add_row(m["label"], s["layer"], str(s["filters"]), str(s["dim"]),
-                              f"{s['mean_angle_deg']:.2f}", f"{s['min_angle_deg']:.2f}",
-                              f"{s['energy_s1']:.5f}", f"{s['energy_s1_half_space']:.5f}")
+                table.add_row(*([m["label"]] if several else []), s["layer"], str(s["filters"]),
+                              str(s["dim"]), f"{s['mean_angle_deg']:.2f}",
+                              f"{s['min_angle_deg']:.2f}", f"{s['energy_s1']:.4f}",
+                              f"{s['energy_s1_half_space']:.4f}")
     else:
         table = Table(title="training curves", title_justify="left")
         for col in ("run", "records", "panels"):
