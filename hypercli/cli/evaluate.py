@@ -60,7 +60,8 @@ def _print(r: dict) -> None:
                 t.add_row(k, str(val))
         console.print(t)
     if r.get("energies"):
-        t = Table(title="hyperspherical energy per layer", title_justify="left")
+        t = Table(title="hyperspherical energy per layer (s=1, mean over filter pairs)",
+                  title_justify="left")
         t.add_column("layer")
         t.add_column("energy", justify="right")
         for k, val in r["energies"].items():
