@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hypercli.errors import HyperError
 from hypercli.viz.figure import DEFAULT_DPI, new_figure
@@ -144,6 +145,7 @@ def plot_curves(runs: list[tuple[str, list[dict[str, float]]]],
                 ax.set_yscale("log")
         ax.set_title(group, fontsize=10)
         ax.set_xlabel(x_key or "record", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     for ax in axes[len(groups):]:

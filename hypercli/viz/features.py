@@ -135,9 +135,9 @@ def draw_sphere(ax: Any, fs: FeatureSet, elev: float, azim: float) -> None:
     unit = normalize_rows(fs.features)
     u, v = np.mgrid[0 : 2 * np.pi : 25j, 0 : np.pi : 13j]
     ax.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v),
-                      color="0.85", lw=0.4)
+                      color="0.88", lw=0.4)
     colors = class_colors(fs.num_classes)[fs.labels]
-    ax.scatter(unit[:, 0], unit[:, 1], unit[:, 2], c=colors, s=3, alpha=0.6, linewidths=0,
+    ax.scatter(unit[:, 0], unit[:, 1], unit[:, 2], c=colors, s=5, alpha=0.8, linewidths=0,
                depthshade=True, rasterized=True)
     ax.view_init(elev=elev, azim=azim)
     ax.set_box_aspect((1, 1, 1), zoom=1.35)
