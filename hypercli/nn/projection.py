@@ -13,7 +13,9 @@ from hypercli.registry import REGULARIZERS
 
 @REGULARIZERS.register("weight-projection")
 class WeightProjection(Regularizer):
-    """Every ``every`` steps set each filter w <- w / sqrt(Σw² + 1e-4) (DCNet, every 100).
+    """Project each filter to unit norm, w <- w / sqrt(Σw² + 1e-4), every N steps (DCNet: 100).
+
+    ``every``: the period in optimizer steps (default 100, as DCNet's training script).
 
     The angular operators are invariant to the filter scale (up to the 1e-4 under the
     root), so this changes how the optimizer (weight decay, step sizes) sees the weights,
