@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,7 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from hypercli.cli.main import app
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import tiny_tree  # noqa: E402
+from tests.conftest import tiny_tree
 
 runner = CliRunner()
 
