@@ -33,7 +33,7 @@ class BIM(Attack):
         alpha = per_sample(self.alpha, images)
         low = torch.clamp(images - eps, min=0)  # (B, C, H, W)
         high = images + eps
-        x = images.clone()
+        x = images.detach()  # an alias: gradient() marks x, not images
         for _ in range(self.steps):
             grad = self.gradient(x, labels)
             x = x.detach() + alpha * grad.sign()

@@ -25,7 +25,7 @@ class FGSM(Attack):
 
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         eps = per_sample(self.eps, images)
-        x = images.clone()  # (B, C, H, W)
+        x = images.detach()  # (B, C, H, W), an alias: gradient() marks x, not images
         grad = self.gradient(x, labels)
         adv = images + eps * grad.sign()
         return torch.clamp(adv, min=0, max=1)

@@ -32,7 +32,7 @@ class PGD(Attack):
     def perturb(self, images: Tensor, labels: Tensor) -> Tensor:
         eps = per_sample(self.eps, images)
         alpha = per_sample(self.alpha, images)
-        x = images.clone()  # (B, C, H, W)
+        x = images.detach()  # (B, C, H, W), an alias: gradient() marks x, not images
         if self.random_start:
             if isinstance(eps, Tensor):
                 noise = torch.empty_like(x).uniform_(-1, 1) * eps

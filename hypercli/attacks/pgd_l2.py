@@ -39,7 +39,7 @@ class PGDL2(Attack):
             else self.eps  # (B,) or float
         eps = per_sample(self.eps, images)
         alpha = per_sample(self.alpha, images)
-        x = images.clone()  # (B, C, H, W)
+        x = images.detach()  # (B, C, H, W), an alias: gradient() marks x, not images
         if self.random_start:
             delta = torch.empty_like(x).normal_()
             n = delta.reshape(batch, -1).norm(p=2, dim=1).view(flat)
