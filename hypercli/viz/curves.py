@@ -3,7 +3,9 @@
 The engine appends one JSON object per epoch (``train_loss``, ``train_acc``, ``test_acc``,
 ``lr``, and whatever heads and regularizers log, e.g. the A-Softmax λ or an MHE energy).
 Keys are read generically: a key's group is its name without a split prefix (``train_``,
-``val_``, ``test_``), so ``train_loss`` and ``test_loss`` share a panel, ``lr`` gets its own.
+``val_``, ``test_``), so ``train_loss`` and ``test_loss`` share a panel, ``lr`` gets its own;
+a component's logs (``mhe/body.0``, ``mhe/head``) share a panel, their total has its own.
+Throughput bookkeeping (seconds, images per second) is left out.
 Several runs overlay in the same panels.
 
     records = read_metrics("runs/fmnist-2d-softmax/20260101-120000")
@@ -75,7 +77,11 @@ def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, float]]:
 
 
 def group_of(key: str) -> str:
-    """The panel a metric goes to: its name without a split prefix."""
+    """The panel a metric goes to: its name without a split prefix; a component's logs
+    (``mhe/body.0``, ``mhe/head``, ...) share the component's panel, except a total."""
+    if "/" in key and not key.startswith(SPLIT_PREFIXES):
+        namespace, leaf = key.split("/", 1)
+        return key if leaf in ("total", "loss") else namespace
     for prefix in SPLIT_PREFIXES:
         if key.startswith(prefix) and len(key) > len(prefix):
             return key[len(prefix):]

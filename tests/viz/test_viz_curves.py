@@ -20,7 +20,8 @@ def write_run(folder, epochs: int = 6):
         rec = {"epoch": e, "step": 10 * e, "train_loss": 2.0 / e, "train_accuracy": 1 - 0.5 / e,
                "lr": 0.1 * 0.1 ** e, "seconds": 3.0, "images": 100.0,
                "images_per_second": 33.3, "head/lambda": 1000.0 / (1 + 30 * e),
-               "mhe/energy": 1.0 - 0.01 * e, "note": "text is ignored", "flag": True}
+               "mhe/body.0": 1.0 - 0.01 * e, "mhe/head": 0.9 - 0.01 * e, "mhe/total": 10.0 / e,
+               "note": "text is ignored", "flag": True}
         if e % 2 == 0:  # evaluated every other epoch
             rec.update({"test_accuracy": 0.9 - 0.3 / e, "test_loss": 2.2 / e})
         lines.append(json.dumps(rec))
@@ -36,7 +37,8 @@ def test_read_and_group(tmp_path):
     assert x_key == "epoch"
     assert groups == {"loss": ["train_loss", "test_loss"],
                       "accuracy": ["train_accuracy", "test_accuracy"],
-                      "lr": ["lr"], "head/lambda": ["head/lambda"], "mhe/energy": ["mhe/energy"]}
+                      "lr": ["lr"], "head": ["head/lambda"], "mhe": ["mhe/body.0", "mhe/head"],
+                      "mhe/total": ["mhe/total"]}
 
 
 def test_plot_curves_draws_the_logged_values(tmp_path):
@@ -48,7 +50,7 @@ def test_plot_curves_draws_the_logged_values(tmp_path):
     np.testing.assert_allclose(lines["test_loss"], [[e, 2.2 / e] for e in (2, 4, 6)])
     lr = next(ax for ax in fig.axes if ax.get_title() == "lr")
     assert lr.get_yscale() == "log"  # spans 1e5
-    lam = next(ax for ax in fig.axes if ax.get_title() == "head/lambda")
+    lam = next(ax for ax in fig.axes if ax.get_title() == "head")
     assert lam.get_yscale() == "linear"  # spans under 100x
     np.testing.assert_allclose(lam.get_lines()[0].get_ydata(),
                                [1000.0 / (1 + 30 * e) for e in range(1, 7)])
