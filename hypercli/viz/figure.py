@@ -1,7 +1,9 @@
 """Figures without a display: creation at a size in pixels, class colours, atomic saving.
 
-Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot, no global state,
-no GUI backend), so they render headless on any machine and never leak between calls.
+Figures are built with ``matplotlib.figure.Figure`` directly and rendered by the Agg canvas
+that ``savefig`` picks for PNG (SVG, PDF likewise): no pyplot, no GUI backend, no global
+state, so they render headless on any machine, never leak between calls, and importing
+this package leaves a notebook's backend alone.
 ``save_figure`` writes PNG by default and SVG or PDF when the file name says so.
 
     fig = new_figure((1600, 800))
@@ -15,14 +17,11 @@ import tempfile
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless even if pyplot is imported later in this process
-
-import numpy as np  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from hypercli.errors import HyperError  # noqa: E402
+from hypercli.errors import HyperError
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 DEFAULT_DPI = 100

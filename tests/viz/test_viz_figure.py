@@ -57,3 +57,19 @@ def test_parse_size():
     for bad in ("1600", "ax9", "10x10"):
         with pytest.raises(HyperError, match="--size"):
             parse_size(bad)
+
+
+def test_renders_without_a_display_whatever_the_backend(tmp_path):
+    """No pyplot, no GUI backend: a GUI MPLBACKEND and no DISPLAY still render a PNG."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from hypercli.viz import plot_points, save_figure\n"
+            f"save_figure(plot_points(np.eye(3)), {str(tmp_path / 'p.png')!r})\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["MPLBACKEND"] = "TkAgg"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert imread(tmp_path / "p.png").shape == (460, 1390, 4)
