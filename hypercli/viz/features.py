@@ -192,7 +192,7 @@ def _legend(fig: Figure, fs: FeatureSet) -> None:
     colors = class_colors(fs.num_classes)
     handles = [Line2D([], [], ls="", marker="o", ms=6, color=colors[c])
                for c in range(fs.num_classes)]
-    per_row = max(1, int(fig.get_figwidth() * fig.dpi / 140))  # ~140 px per entry
+    per_row = max(1, int(fig.get_figwidth() / 1.1))  # an entry takes ~1.1 in at 8 pt
     fig.legend(handles, fs.class_names, loc="outside lower center",
                ncols=min(fs.num_classes, 10, per_row), fontsize=8, frameon=False)
 
