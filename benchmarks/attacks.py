@@ -7,6 +7,7 @@ the CPU the clock is the process's CPU time (robust to other jobs sharing the co
 --threads 1 it is the work done), on CUDA the synchronized wall clock.
 
     python benchmarks/attacks.py                       # plain-cnn-small, 28x28, batch 256
+    python benchmarks/attacks.py --model linear        # a linear classifier: the attack's own cost
     python benchmarks/attacks.py --conv dc-tanh --device cuda --batch 1024
 """
 
@@ -18,6 +19,7 @@ import time
 
 import torch
 import torchattacks
+from torch import nn
 
 from hypercli.models import create_model
 from hypercli.recipe import load_recipe
@@ -50,7 +52,8 @@ def _time(fn, x, y, device: torch.device) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="plain-cnn-small")
+    p.add_argument("--model", default="plain-cnn-small",
+                   help="a registered model, or 'linear' (the attack's own overhead shows)")
     p.add_argument("--conv", default="conv", help="a registered conv operator (hyper list)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--size", type=int, default=28)
@@ -61,9 +64,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    recipe = load_recipe(None, [f"model.name={args.model}", f"model.conv={args.conv}"])
     torch.manual_seed(0)
-    model = create_model(recipe, 10, 1, args.size).to(device).eval()
+    if args.model == "linear":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(args.size ** 2, 10)).to(device).eval()
+    else:
+        recipe = load_recipe(None, [f"model.name={args.model}", f"model.conv={args.conv}"])
+        model = create_model(recipe, 10, 1, args.size).to(device).eval()
     x = torch.rand(args.batch, 1, args.size, args.size, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
     print(f"{args.model} ({args.conv}), batch {args.batch} of 1x{args.size}x{args.size}, "
