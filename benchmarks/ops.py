@@ -11,6 +11,7 @@ ratios to ``conv``. The defaults are a reduced size that runs in about a minute 
     python benchmarks/ops.py                          # width 0.5, batch 32
     python benchmarks/ops.py --width 1 --batch 128 --repeats 10
     python benchmarks/ops.py --ops conv sphere sphere:linear dc-tanh --json
+    python benchmarks/ops.py --clock cpu --threads 1     # on a busy shared machine
 """
 
 from __future__ import annotations
@@ -42,13 +43,13 @@ def build(op: str, width: float, num_classes: int = 10) -> nn.Module:
 
 
 def step_time(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
-              y: torch.Tensor) -> float:
-    t0 = time.perf_counter()
+              y: torch.Tensor, clock=time.perf_counter) -> float:
+    t0 = clock()
     opt.zero_grad(set_to_none=True)
     loss = F.cross_entropy(model(x), y)
     loss.backward()
     opt.step()
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def main() -> None:
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: elapsed time; cpu: this process's CPU time (on a shared "
+                             "machine use --clock cpu --threads 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.threads:
@@ -78,21 +82,23 @@ def main() -> None:
         runs[op] = (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
         for _ in range(args.warmup):
             step_time(*runs[op], x, y)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     times: dict[str, list[float]] = {op: [] for op in ops}
     for _ in range(args.repeats):
         for op in ops:  # interleaved: load spikes hit every operator alike
-            times[op].append(step_time(*runs[op], x, y))
+            times[op].append(step_time(*runs[op], x, y, clock))
     med, low = statistics.median(times["conv"]), min(times["conv"])
     rows = {op: {"median_ms": 1e3 * statistics.median(t), "ratio": statistics.median(t) / med,
                  "min_ms": 1e3 * min(t), "min_ratio": min(t) / low}
             for op, t in times.items()}
     setting = {"batch": args.batch, "width": args.width, "repeats": args.repeats,
-               "threads": torch.get_num_threads(), "torch": torch.__version__}
+               "threads": torch.get_num_threads(), "clock": args.clock,
+               "torch": torch.__version__}
     if args.json:
         print(json.dumps({"setting": setting, "ops": rows}))
         return
     print(f"Plain-CNN-9 training step, batch {args.batch}, width x{args.width}, "
-          f"{args.repeats} interleaved repeats, {setting['threads']} threads")
+          f"{args.repeats} interleaved repeats, {setting['threads']} threads, {args.clock} clock")
     print(f"{'operator':<18}{'median ms':>11}{'x conv':>9}{'min ms':>10}{'x conv':>9}")
     for op, r in rows.items():
         print(f"{op:<18}{r['median_ms']:>11.1f}{r['ratio']:>9.3f}{r['min_ms']:>10.1f}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -138,24 +139,64 @@ def sigmoid_angle(theta: torch.Tensor, k: torch.Tensor | float) -> torch.Tensor:
     return torch.tanh((math.pi / 2 - theta) / (2 * k)) / math.tanh(math.pi / (4 * k))
 
 
+class _LinearAngle(torch.autograd.Function):
+    """g = 1 - 2θ/π, θ = acos(cos) with cos clamped; backward (2/π)/sqrt(1 - cos²) in 3 passes."""
+
+    @staticmethod
+    def forward(ctx: Any, cos: torch.Tensor) -> torch.Tensor:
+        c = cos.clamp(-1.0 + ACOS_EPS, 1.0 - ACOS_EPS)
+        ctx.save_for_backward(c)
+        return torch.acos(c).mul_(-2.0 / math.pi).add_(1.0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (c,) = ctx.saved_tensors
+        q = math.pi**2 / 4.0  # (2/π) / sqrt(1 - c²) = 1 / sqrt((1 - c²) π²/4)
+        return torch.addcmul(torch.full((), q, dtype=c.dtype, device=c.device), c, c,
+                             value=-q).rsqrt_().mul_(grad)
+
+
+class _SigmoidAngle(torch.autograd.Function):
+    """SphereNet's sigmoid g(θ) for a fixed k, with its derivative from the saved output."""
+
+    @staticmethod
+    def forward(ctx: Any, cos: torch.Tensor, k: float) -> torch.Tensor:
+        c = cos.clamp(-1.0 + ACOS_EPS, 1.0 - ACOS_EPS)
+        t = torch.acos(c).mul_(-0.5 / k).add_(math.pi / (4 * k)).tanh_()  # tanh((π/2-θ)/2k)
+        scale = math.tanh(math.pi / (4 * k))
+        ctx.save_for_backward(c, t)
+        ctx.factor = 1.0 / (2 * k * scale)
+        return t / scale
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        c, t = ctx.saved_tensors
+        # dg/dcos = (1 - t²) / (2 k tanh(π/4k)) / sqrt(1 - cos²)
+        one = torch.ones((), dtype=c.dtype, device=c.device)
+        inv_sin = torch.addcmul(one, c, c, value=-1.0).rsqrt_()
+        return torch.addcmul(one, t, t, value=-1.0).mul_(inv_sin).mul_(grad).mul_(
+            ctx.factor), None
+
+
 def angle_function(cos: torch.Tensor, angle: str,
                    k: torch.Tensor | None = None) -> torch.Tensor:
     """g(θ) from cos θ (float32). ``k``: per-filter steepness for ``sigmoid_learnable``.
 
     cosine: cos θ;  linear: 1 - 2θ/π;  sigmoid: see :func:`sigmoid_angle` (k = 0.3);
     sigmoid_learnable: the same with k = |k| + 0.05;  sqcosine: sign(cos θ) cos²θ (DCNet).
+    cos θ is clamped to [-1 + 1e-6, 1 - 1e-6] before acos, so every derivative is finite.
     """
     if angle == "cosine":
         return cos
     if angle == "sqcosine":
         return cos * cos.abs()
-    theta = torch.acos(cos.clamp(-1.0 + ACOS_EPS, 1.0 - ACOS_EPS))
     if angle == "linear":
-        return 1.0 - theta * (2.0 / math.pi)
+        return _LinearAngle.apply(cos)
     if angle == "sigmoid":
-        return sigmoid_angle(theta, SIGMOID_K)
+        return _SigmoidAngle.apply(cos, SIGMOID_K)
     if angle == "sigmoid_learnable":
         assert k is not None
+        theta = torch.acos(cos.clamp(-1.0 + ACOS_EPS, 1.0 - ACOS_EPS))
         return sigmoid_angle(theta, upcast(k).abs() + LEARNABLE_K_MIN)
     raise ValueError(f"angle {angle!r} has no g(θ)")
 

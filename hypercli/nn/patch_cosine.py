@@ -34,11 +34,11 @@ class PatchCosine(torch.autograd.Function):
         s = box_sum(channel_sq_sum(x, groups), ksize, stride, padding, dilation)  # (B, G, ..)
         inv = (s + EPS).rsqrt()
         b, o, h, w = raw.shape
+        raw = upcast(raw)  # a fresh tensor of ours: scale it in place (no second allocation)
         if groups == 1:
-            cos = upcast(raw) * inv
+            cos = raw.mul_(inv)
         else:
-            cos = (upcast(raw).view(b, groups, o // groups, h, w) * inv.unsqueeze(2)).view(
-                b, o, h, w)
+            cos = raw.view(b, groups, o // groups, h, w).mul_(inv.unsqueeze(2)).view(b, o, h, w)
         ctx.save_for_backward(x, w_hat, cos, inv)
         ctx.geometry = geometry
         ctx.set_materialize_grads(False)
@@ -55,9 +55,10 @@ class PatchCosine(torch.autograd.Function):
             b, o, h, w = g_cos.shape
             gc = g_cos.view(b, groups, o // groups, h, w)
             cs = cos.view(b, groups, o // groups, h, w)
-            g_raw = (gc * inv.unsqueeze(2)).view(b, o, h, w).to(x.dtype)
             # cos = raw * inv, inv = (s + eps)^(-1/2): dL/ds = -inv^2 / 2 * Σ_o g_cos * cos
-            g_s = (gc * cs).sum(2).mul_(inv.square()).mul_(-0.5)
+            buf = torch.mul(gc, cs)
+            g_s = buf.sum(2).mul_(inv.square()).mul_(-0.5)
+            g_raw = torch.mul(gc, inv.unsqueeze(2), out=buf).view(b, o, h, w).to(x.dtype)
             g_x, g_w, _ = torch.ops.aten.convolution_backward(
                 g_raw, x, w_hat, None, list(stride), list(padding), list(dilation), False,
                 [0, 0], groups, [need_x, need_w, False])
