@@ -45,7 +45,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
         raise HyperError(f"{p} was refused: it holds objects that could run code "
                          f"({first[:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
+            TypeError) as exc:
         raise HyperError(f"{p} is not a readable checkpoint (truncated or corrupted?): "
                          f"{str(exc).splitlines()[0][:160]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
