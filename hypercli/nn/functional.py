@@ -50,12 +50,27 @@ def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
+class _NormalizeRows(torch.autograd.Function):
+    """ŵ = w / sqrt(Σw² + eps) per row; backward inv (g - ŵ Σ(g ŵ)) in three passes."""
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor) -> torch.Tensor:  # (O, D) -> (O, D)
+        inv = torch.linalg.vecdot(w, w).add_(EPS).rsqrt_().unsqueeze(1)  # (O, 1)
+        w_hat = w * inv
+        ctx.save_for_backward(w_hat, inv)
+        return w_hat
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        w_hat, inv = ctx.saved_tensors
+        proj = torch.linalg.vecdot(grad, w_hat).unsqueeze(1)  # (O, 1)
+        return torch.addcmul(grad, w_hat, proj, value=-1.0).mul_(inv)
+
+
 def normalize_weight(weight: torch.Tensor) -> torch.Tensor:
     """Each filter (row of dim 0) divided by ``sqrt(sum w^2 + 1e-4)``; at least float32."""
     w = upcast(weight)
-    sq = w.square().flatten(1).sum(1)  # (O,)
-    inv = (sq + EPS).rsqrt().view(-1, *([1] * (w.dim() - 1)))
-    return w * inv
+    return _NormalizeRows.apply(w.reshape(w.shape[0], -1)).view(w.shape)
 
 
 def _box_path(kernel_size: tuple[int, int], padding: tuple[int, int],
