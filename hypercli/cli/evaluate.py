@@ -60,7 +60,9 @@ def _print(r: dict) -> None:
                 t.add_row(k, str(val))
         console.print(t)
     if r.get("energies"):
-        t = Table(title="hyperspherical energy per layer (s=1, mean over filter pairs)",
+        kind = r.get("energy_kind", {"s": "1", "half_space": False})
+        half = ", half-space on hidden layers" if kind["half_space"] else ""
+        t = Table(title=f"hyperspherical energy per layer (s={kind['s']}{half}, mean over pairs)",
                   title_justify="left")
         t.add_column("layer")
         t.add_column("energy", justify="right")

@@ -33,6 +33,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto``: CUDA when available, else CPU."""
     from hypercli.errors import HyperError
 
+    if name not in ("auto", "cpu", "cuda"):
+        raise HyperError(f"unknown device {name!r}; use auto, cpu or cuda")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

@@ -44,6 +44,9 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
         except ImportError:
             pass
         else:
+            mhe = next((r.args for r in recipe.regularizers if r.name == "mhe"), {})
+            s, half = str(mhe.get("s", "1")), bool(mhe.get("half_space", False))
             with torch.no_grad():
-                out["energies"] = layer_energies(model)
+                out["energies"] = layer_energies(model, s=s, half_space=half)
+            out["energy_kind"] = {"s": s, "half_space": half}
     return out

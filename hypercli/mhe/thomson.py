@@ -231,17 +231,6 @@ def _children(pop: torch.Tensor, count: int, gen: torch.Generator) -> torch.Tens
     return torch.stack(kids)
 
 
-def resolve_device(device: str) -> torch.device:
-    """"auto" -> CUDA when present, else CPU; "cuda" without a GPU is a HyperError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise HyperError("--device cuda: no CUDA device is visible; use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise HyperError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
-
-
 def solve(
     n: int,
     dim: int = 3,
@@ -290,6 +279,8 @@ def solve(
     if population < 1:
         raise HyperError(f"--population {population}: need at least 1")
     kernel = parse_kernel(s)
+    from hypercli.engine.distributed import resolve_device
+
     dev = resolve_device(device)
     scale = 0.5 if (kernel.power == 0 and not kernel.angular) else 1.0  # Σ log 1/r
     fg = _energy_fn(kernel, half_space, scale)
