@@ -87,7 +87,8 @@ class OptimizerConfig(_Section):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     nesterov: bool = False
     weight_decay: float = Field(5e-4, ge=0.0)
-    # parameter-name substrings that get no weight decay (SphereNet: the SphereConv weights)
+    # no weight decay for parameters whose name contains an entry, or whose module's class
+    # is named by one (SphereNet: no_decay: [SphereConv2d])
     no_decay: list[str] = Field(default_factory=list)
 
 

@@ -11,12 +11,15 @@ from hypercli.recipe import OptimizerConfig, ScheduleConfig
 
 
 def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """SGD / Adam / AdamW; parameters whose name contains a ``no_decay`` entry get none."""
+    """SGD / Adam / AdamW. A parameter gets no weight decay when a ``no_decay`` entry is part
+    of its name or is the class name of its module (``SphereConv2d``: SphereNet's setup)."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if any(s in name for s in cfg.no_decay) else decay).append(p)
+    for mod_name, module in model.named_modules():
+        for name, p in module.named_parameters(prefix=mod_name, recurse=False):
+            if not p.requires_grad:
+                continue
+            skip = any(s in name or s == type(module).__name__ for s in cfg.no_decay)
+            (no_decay if skip else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})

@@ -46,3 +46,13 @@ def test_no_decay_groups():
     opt = build_optimizer(model, OptimizerConfig(weight_decay=0.1, no_decay=["0."]))
     decays = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
     assert decays[id(model[0].weight)] == 0.0 and decays[id(model[1].weight)] == 0.1
+
+
+def test_no_decay_by_module_class():
+    from hypercli.nn import SphereConv2d
+
+    model = nn.Sequential(SphereConv2d(1, 2, 3), nn.Conv2d(2, 2, 3))
+    opt = build_optimizer(model, OptimizerConfig(weight_decay=0.1, no_decay=["SphereConv2d"]))
+    decays = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert decays[id(model[0].weight)] == 0.0 and decays[id(model[1].weight)] == 0.1
+    assert len(decays) == len(list(model.parameters()))

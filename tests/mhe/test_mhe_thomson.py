@@ -15,7 +15,7 @@ import torch
 from hypercli.errors import HyperError
 from hypercli.mhe.thomson import solve
 
-TABLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "thomson_s1.csv"
+TABLE = Path(__file__).resolve().parent / "thomson_s1.csv"  # the published Thomson table, N=2..40
 
 
 @pytest.fixture(autouse=True)
