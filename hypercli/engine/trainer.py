@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -30,6 +31,7 @@ from hypercli.engine.progress import training_progress
 from hypercli.engine.runs import mark_latest, new_run_dir
 from hypercli.errors import DivergenceError, HyperError
 from hypercli.models import Net, count_parameters, create_model
+from hypercli.nn.regularizer import Regularizer
 from hypercli.recipe import Recipe, save_recipe
 from hypercli.registry import REGULARIZERS
 
@@ -40,14 +42,14 @@ def data_meta(data: Splits) -> dict[str, Any]:
             "class_names": data.class_names}
 
 
-def build_regularizers(recipe: Recipe, model: nn.Module) -> list:
+def build_regularizers(recipe: Recipe, model: nn.Module) -> list[tuple[str, Regularizer]]:
+    """``(log prefix, regularizer)`` for each recipe entry, attached to ``model``."""
+    names = [cfg.name for cfg in recipe.regularizers]
     regs = []
     for i, cfg in enumerate(recipe.regularizers):
         reg = REGULARIZERS.create(cfg.name, **cfg.args)
         reg.attach(model)
-        regs.append(reg)
-        reg.log_prefix = f"{cfg.name}" if [r.name for r in recipe.regularizers].count(
-            cfg.name) == 1 else f"{cfg.name}{i}"
+        regs.append((cfg.name if names.count(cfg.name) == 1 else f"{cfg.name}{i}", reg))
     return regs
 
 
@@ -84,7 +86,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     """
     console = console or Console(stderr=True)
     t_start = time.perf_counter()
-    local_rank = int(__import__("os").environ.get("LOCAL_RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = D.resolve_device(device or recipe.train.device, local_rank)
     dist = D.setup(dev)
     tc = recipe.train
@@ -190,12 +192,12 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                 with amp:
                     loss, logits = net(x, y)
                 total = loss
-                for reg in regularizers:
+                for prefix, reg in regularizers:
                     term, logs = reg.loss()
                     if term is not None:
                         total = total + term
                     for key, v in logs.items():
-                        stats.add(f"{reg.log_prefix}/{key}", float(v))
+                        stats.add(f"{prefix}/{key}", float(v))
                 if not torch.isfinite(total):
                     kept = (f"the last good checkpoint {ckpt_path} is kept" if ckpt_path.exists()
                             else "no checkpoint was written yet")
@@ -211,7 +213,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                 scheduler.step()
                 step += 1
                 batch += 1
-                for reg in regularizers:
+                for _, reg in regularizers:
                     reg.after_step(step)
                 stats.add("loss", float(loss.detach()) * len(y))
                 stats.add("correct", float((logits.argmax(1) == y).sum()))
