@@ -23,7 +23,7 @@ install:
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -q -e ".[test]"
 
-## The test suite (CPU, ~10 minutes on 2 cores).
+## The test suite (CPU only, about 7 minutes on 2 cores).
 test:
 	$(PYTHON) -m pytest -q
 
