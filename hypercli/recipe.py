@@ -279,7 +279,12 @@ def load_recipe(name: str | os.PathLike[str] | None = None,
         source = str(path)
         tree = _read_tree(path)
         tree.setdefault("name", path.stem)
-    for text in overrides or []:
+    return apply_overrides(tree, overrides or [], source)
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str], source: str) -> Recipe:
+    """Apply ``key.path=value`` overrides to a recipe tree and validate it."""
+    for text in overrides:
         key, value = parse_override(text)
         _set_path(tree, key, value, f"{source} --set {text}")
     where = source + (" with --set overrides" if overrides else "")

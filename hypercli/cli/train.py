@@ -42,7 +42,7 @@ def train(
     from hypercli.engine import read_checkpoint
     from hypercli.engine import train as run_training
     from hypercli.errors import HyperError
-    from hypercli.recipe import _set_path, build_recipe, load_recipe, parse_override
+    from hypercli.recipe import apply_overrides, load_recipe
 
     if device not in (None, "auto", "cpu", "cuda"):
         raise HyperError(f"--device {device!r}: use auto, cpu or cuda")
@@ -52,11 +52,8 @@ def train(
         if recipe is not None:
             raise HyperError("--resume continues the recipe stored in the run; drop --recipe "
                              "(use --set to change values such as train.epochs)")
-        tree = read_checkpoint(out)["recipe"]
-        for text in set_ or []:
-            key, value = parse_override(text)
-            _set_path(tree, key, value, f"--set {text}")
-        rec = build_recipe(tree, f"{out}/checkpoint.pt with --set overrides")
+        rec = apply_overrides(read_checkpoint(out)["recipe"], set_ or [],
+                              f"{out}/checkpoint.pt")
     else:
         if recipe is None:
             raise HyperError("no recipe: pass --recipe NAME (e.g. fmnist-quick; `hyper list` "
