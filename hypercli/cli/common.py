@@ -42,11 +42,6 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def not_built(command: str, issue: str) -> typer.Exit:
-    """For commands whose feature has not landed yet: say so and exit non-zero."""
-    return fail(f"`hyper {command}` is not built yet ({issue}); nothing was done")
-
-
 def resolve_checkpoint(path: Any = None) -> Any:
     """``path`` if given, else the latest run's checkpoint (saying which one was picked)."""
     from pathlib import Path
