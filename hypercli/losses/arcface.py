@@ -6,13 +6,13 @@ import math
 
 import torch
 
-from hypercli.losses.angular import cosine, replace_target, safe_acos
-from hypercli.losses.base import MarginHead
+from hypercli.losses.angular import safe_acos
+from hypercli.losses.scaled import ScaledCosineHead
 from hypercli.registry import HEADS
 
 
 @HEADS.register("arcface")
-class ArcFace(MarginHead):
+class ArcFace(ScaledCosineHead):
     """ArcFace (Deng et al. CVPR 2019, Eq. 3): target s cos(θ_y + m), others s cos θ_j.
 
     Where θ_y + m > π the target would stop decreasing in θ; as insightface
@@ -22,20 +22,9 @@ class ArcFace(MarginHead):
 
     def __init__(self, in_features: int, num_classes: int, label_smoothing: float = 0.0,
                  s: float = 64.0, m: float = 0.5) -> None:
-        super().__init__(in_features, num_classes, label_smoothing)
-        self.s, self.m = float(s), float(m)
+        super().__init__(in_features, num_classes, label_smoothing, s, m)
 
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
-        return self.s * cosine(features, self.weight)[0]
-
-    def margin_logits(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cos, _ = cosine(features, self.weight)
-        cos_y = cos.gather(1, labels.view(-1, 1))  # (B, 1)
+    def target(self, cos_y: torch.Tensor) -> torch.Tensor:
         theta = safe_acos(cos_y)
-        target = torch.where(theta + self.m <= math.pi, torch.cos(theta + self.m),
-                             cos_y - self.m * math.sin(self.m))
-        return self.s * replace_target(cos, labels, target)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, num_classes={self.num_classes}, " \
-               f"s={self.s:g}, m={self.m:g}"
+        return torch.where(theta + self.m <= math.pi, torch.cos(theta + self.m),
+                           cos_y - self.m * math.sin(self.m))

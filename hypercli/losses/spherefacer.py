@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from hypercli.losses.angular import cosine, psi_angle, replace_target, safe_acos
-from hypercli.losses.base import MarginHead
+from hypercli.losses.angular import psi_angle, safe_acos
+from hypercli.losses.scaled import ScaledCosineHead
 from hypercli.registry import HEADS
 
 
 @HEADS.register("sphereface-r")
-class SphereFaceR(MarginHead):
+class SphereFaceR(ScaledCosineHead):
     """SphereFace-R (Liu et al., "SphereFace Revived", TPAMI 2022): s (cos θ_y + Δ), Δ detached.
 
     Δ = ψ(θ_y) - cos θ_y with ψ(θ) = (-1)^k cos(mθ) - 2k, k = floor(mθ/π), for real m;
@@ -22,19 +22,9 @@ class SphereFaceR(MarginHead):
 
     def __init__(self, in_features: int, num_classes: int, label_smoothing: float = 0.0,
                  s: float = 30.0, m: float = 1.7) -> None:
-        super().__init__(in_features, num_classes, label_smoothing)
-        self.s, self.m = float(s), float(m)
+        super().__init__(in_features, num_classes, label_smoothing, s, m)
 
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
-        return self.s * cosine(features, self.weight)[0]
-
-    def margin_logits(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cos, _ = cosine(features, self.weight)
-        cos_y = cos.gather(1, labels.view(-1, 1))  # (B, 1)
+    def target(self, cos_y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             delta = psi_angle(safe_acos(cos_y), self.m) - cos_y
-        return self.s * replace_target(cos, labels, cos_y + delta)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, num_classes={self.num_classes}, " \
-               f"s={self.s:g}, m={self.m:g}"
+        return cos_y + delta
