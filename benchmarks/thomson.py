@@ -7,17 +7,21 @@ so that load from other processes hits both alike; the median time is kept.
 
     python benchmarks/thomson.py                         # N=100, 20 restarts (the target)
     python benchmarks/thomson.py --n 200 --restarts 400 --no-scipy
+    python benchmarks/thomson.py --n 470 --restarts 100000 --mutation 0.5 --until-published \
+        --time-limit 3600 --no-scipy                     # large N: time to the published value
     python benchmarks/thomson.py --sweep 41 100          # defaults on every N in 41..100
 
 Published values: N <= 40 from shared/data/thomson_s1.csv; beyond, the Wikipedia "Thomson
-problem" table (putative global minima, 9 decimals; N=470 to 6 as listed there).
+problem" table (putative global minima, 9 decimals).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -43,7 +47,7 @@ BEYOND = {  # N -> published minimal Coulomb energy, d = 3
     89: 3497.439018625, 90: 3579.091222723, 91: 3661.713699320, 92: 3745.291636241,
     93: 3829.844338421, 94: 3915.309269620, 95: 4001.771675565, 96: 4089.154010060,
     97: 4177.533599622, 98: 4266.822464156, 99: 4357.139163132, 100: 4448.350634331,
-    200: 18438.842717530, 470: 104822.886324,
+    200: 18438.842717530, 470: 104822.886324279,
 }
 
 
@@ -97,18 +101,31 @@ def mark(energy: float, ref: float | None) -> str:
 
 def compare(args: argparse.Namespace) -> None:
     ref = published(args.n)
+    if args.until_published and ref is None:
+        raise SystemExit(f"--until-published: no published value for N={args.n}")
+    t0, best = time.perf_counter(), [math.inf]
+
+    def report(done: int, energy: float) -> None:  # each improvement, on stderr
+        if energy < best[0]:
+            best[0] = energy
+            gap = f" ({energy / ref - 1:+.2e})" if ref else ""
+            print(f"  {time.perf_counter() - t0:7.1f} s  {done} descents  {energy:.9f}{gap}",
+                  file=sys.stderr, flush=True)
     ours, theirs = [], []
     for _ in range(args.rounds):
         r = solve(args.n, 3, "1", restarts=args.restarts, population=args.population,
-                  seed=args.seed, device=args.device, threads=args.threads)
+                  seed=args.seed, device=args.device, threads=args.threads,
+                  mutation=args.mutation, gtol=args.gtol, time_limit=args.time_limit,
+                  target=ref if args.until_published else None, callback=report)
         ours.append(r.seconds)
         if args.scipy:
             best, sec, hits = scipy_multistart(args.n, min(args.restarts, args.population),
                                                args.seed)
             theirs.append(sec)
-    print(f"N={args.n}, d=3, s=1, restarts={args.restarts} (population {args.population}), "
-          f"seed {args.seed}, threads {args.threads}, {args.rounds} round(s), published "
-          f"{ref if ref is not None else 'unknown'}")
+    print(f"N={args.n}, d=3, s=1, restarts={args.restarts} (population {args.population}, "
+          f"mutation {args.mutation}, gtol {args.gtol:g}), seed {args.seed}, threads "
+          f"{args.threads}, {args.rounds} round(s), published "
+          f"{ref if ref is not None else 'unknown'}; stopped by: {r.stopped}")
     print("| solver | wall s (median) | best energy | reached published | hits |")
     print("|---|---|---|---|---|")
     t_ours = statistics.median(ours)
@@ -148,6 +165,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
+    p.add_argument("--mutation", type=float, default=0.0,
+                   help="fraction of children that are local moves (solve's mutation)")
+    p.add_argument("--gtol", type=float, default=1e-6, help="descent tolerance (solve's gtol)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds, then stop")
+    p.add_argument("--until-published", action="store_true",
+                   help="stop as soon as the published minimum is reached")
     p.add_argument("--scipy", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--sweep", type=int, nargs=2, metavar=("LO", "HI"))
     args = p.parse_args()

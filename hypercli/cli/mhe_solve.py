@@ -20,10 +20,17 @@ def mhe_solve(
     half_space: Annotated[bool, typer.Option(
         "--half-space", help="Score [X, -X] (half-space MHE, antipodal points).")] = False,
     restarts: Annotated[int, typer.Option(
-        help="Local descents in all: --population random starts, then cut-and-splice "
-             "children of the best minima (more for large N).")] = 20,
+        help="Local descents in all: --population random starts, then children of the "
+             "best minima (more for large N).")] = 20,
     population: Annotated[int, typer.Option(
         help="Random starts solved together, and children per generation.")] = 20,
+    mutation: Annotated[float, typer.Option(
+        help="Fraction of the children that are local moves (basin hopping) rather than "
+             "cut-and-splice crossovers; about 0.5 for a few hundred points.")] = 0.0,
+    target: Annotated[float | None, typer.Option(
+        help="Stop once the energy reaches this value, e.g. a published minimum.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        help="Stop starting new descents after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the starts.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[Path | None, typer.Option(
@@ -46,8 +53,14 @@ def mhe_solve(
         check_output_path(plot)  # fail before solving, not after
     if out is not None:
         _check_csv_path(out)
-    result = solve(n, dim, s, restarts=restarts, seed=seed, half_space=half_space,
-                   population=population, device=device, threads=threads or None)
+    with console.status("solving", spinner="dots") as status:
+        def show(done: int, best: float) -> None:
+            status.update(f"{done} of {restarts} descents, best energy {best:.9f}")
+
+        result = solve(n, dim, s, restarts=restarts, seed=seed, half_space=half_space,
+                       population=population, device=device, threads=threads or None,
+                       mutation=mutation, target=target, time_limit=time_limit,
+                       callback=show)
     payload = result.to_dict()
     if out is not None:
         payload["out"] = str(_write_csv(out, result.points))
@@ -106,6 +119,9 @@ def _print(r: dict) -> None:
     table.add_row("total energy Σ_{i<j}", f"{r['energy']:.9f}")
     table.add_row("smallest angle", f"{r['min_angle']:.4f}°")
     table.add_row("descents reaching it", f"{r['hits']} of {r['restarts']}")
+    if r["stopped"] != "restarts":
+        table.add_row("stopped early", "target reached" if r["stopped"] == "target"
+                      else "time limit")
     table.add_row("wall time", f"{r['seconds']:.2f} s on {r['device']}")
     for key in ("out", "plot"):
         if key in r:

@@ -44,10 +44,11 @@ class ThomsonResult:
     energy: float  # Σ_{i<j} f over the N (or 2N) points: the published convention
     min_angle: float  # smallest angle between two points, degrees
     hits: int  # descents whose final energy equals the best (1e-10 relative)
-    restarts: int
+    restarts: int  # descents run: fewer than asked when target or time_limit stopped them
     population: int
     seconds: float
     device: str
+    stopped: str  # "restarts" (all run), "target" (reached) or "time limit"
     energies: list[float] = field(default_factory=list)  # each descent's final energy, sorted
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (N, d)
 
@@ -219,12 +220,49 @@ def _splice(a: torch.Tensor, b: torch.Tensor, gen: torch.Generator) -> torch.Ten
     return torch.cat([top, bottom])
 
 
-def _children(pop: torch.Tensor, count: int, gen: torch.Generator) -> torch.Tensor:
-    """``count`` spliced children of a population (P, N, d) sorted best first."""
+def _mutant(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A local move on one configuration (N, d): basin-hopping steps (Wales & Doye 1997).
+
+    Half the time the k nearest points of a random point (a cap) turn by a random angle
+    about it, in a random 2-plane orthogonal to it (d = 3: about its axis), which moves a
+    defect or a grain as a whole; otherwise they are shaken by Gaussian noise of 0.4 times
+    the mean nearest-neighbour angle. k is drawn from 5..N/4.
+    """
+    n, d = x.shape
+    center = x[int(torch.randint(n, (), generator=gen))]
+    k = int(torch.randint(5, max(6, n // 4), (), generator=gen)) if n > 5 else n
+    idx = (x @ center).topk(min(k, n)).indices
+    out = x.clone()
+    if d >= 3 and float(torch.rand((), generator=gen)) < 0.5:
+        e = torch.randn(2, d, generator=gen, dtype=x.dtype)
+        e = e - (e @ center)[:, None] * center  # tangent at the center
+        e1 = e[0] / e[0].norm()
+        e2 = e[1] - (e[1] @ e1) * e1
+        e2 = e2 / e2.norm()
+        angle = float(torch.rand((), generator=gen)) * 2 * math.pi
+        c, s = math.cos(angle) - 1.0, math.sin(angle)
+        rot = (torch.eye(d, dtype=x.dtype) + c * (torch.outer(e1, e1) + torch.outer(e2, e2))
+               + s * (torch.outer(e2, e1) - torch.outer(e1, e2)))
+        out[idx] = out[idx] @ rot.T
+    else:
+        g = x @ x.T
+        g.fill_diagonal_(-1.0)
+        spacing = float(torch.acos(g.amax(1).clamp(-1.0, 1.0)).mean())
+        out[idx] += 0.4 * spacing * torch.randn(len(idx), d, generator=gen, dtype=x.dtype)
+    return out / out.norm(dim=-1, keepdim=True)
+
+
+def _children(pop: torch.Tensor, count: int, gen: torch.Generator,
+              mutation: float = 0.0) -> torch.Tensor:
+    """``count`` children of a population (P, N, d) sorted best first: with probability
+    ``mutation`` a local move on one parent (``_mutant``), else a cut-and-splice of two."""
     p = pop.shape[0]
     kids = []
     for _ in range(count):
         i, j = (torch.rand(2, generator=gen) ** 2 * p).long().tolist()  # favour the best
+        if mutation > 0 and float(torch.rand((), generator=gen)) < mutation:
+            kids.append(_mutant(pop[i], gen))
+            continue
         if p > 1 and i == j:
             j = (i + 1 + int(torch.randint(p - 1, (), generator=gen))) % p
         kids.append(_splice(pop[i], pop[j], gen))
@@ -243,6 +281,10 @@ def solve(
     threads: int | None = 1,
     gtol: float = 1e-6,
     max_iter: int = 5000,
+    mutation: float = 0.0,
+    target: float | None = None,
+    time_limit: float | None = None,
+    callback: Callable[[int, float], None] | None = None,
 ) -> ThomsonResult:
     """N unit vectors in R^dim of minimal total pair energy, from ``restarts`` random starts.
 
@@ -253,8 +295,9 @@ def solve(
             positive real (Riesz), or the angular forms "a0", "a1", "a2".
         restarts: local descents in all. The first ``population`` start from uniform random
             points, all at once as one (population, n, dim) tensor; any further ones start
-            from cut-and-splice children of the best minima so far (a genetic search,
-            Morris, Deaven & Ho, Phys. Rev. B 53, 1996), ``population`` per batch.
+            from children of the best minima so far, ``population`` per batch: cut-and-splice
+            crossovers (a genetic search, Morris, Deaven & Ho, Phys. Rev. B 53, 1996) and,
+            with ``mutation``, local moves (basin hopping, Wales & Doye, JPC A 101, 1997).
         seed: seed of the starts and of the splices.
         half_space: score [X, -X] (2N points, antipodally symmetric).
         population: random starts, and children per generation afterwards.
@@ -265,6 +308,15 @@ def solve(
         gtol: a descent stops when every tangent force is below gtol * (|E|/N + 1); the
             best configuration is then polished at gtol / 1000 (or to the float64 floor).
         max_iter: L-BFGS iterations per descent.
+        mutation: fraction of the children that are local moves on one parent (a cap
+            turned about its centre, or shaken) instead of splices of two. Large N (a few
+            hundred points) needs them: a splice there mostly adds defects that a local
+            move would remove.
+        target: stop as soon as the best energy is at or below ``target`` (1e-9 relative),
+            e.g. a published minimum.
+        time_limit: stop starting new generations after this many seconds.
+        callback: called after every batch of descents with (descents so far, best energy
+            so far, in the published convention), e.g. to show progress.
 
     Returns:
         ``ThomsonResult``; ``energy`` is Σ_{i<j} as in published tables (d=3, s=1: N=12 gives
@@ -278,6 +330,10 @@ def solve(
         raise HyperError(f"--restarts {restarts}: need at least 1 start")
     if population < 1:
         raise HyperError(f"--population {population}: need at least 1")
+    if not 0.0 <= mutation <= 1.0:
+        raise HyperError(f"--mutation {mutation}: a fraction of the children, 0 to 1")
+    if time_limit is not None and time_limit <= 0:
+        raise HyperError(f"--time-limit {time_limit}: give a positive number of seconds")
     kernel = parse_kernel(s)
     from hypercli.engine.distributed import resolve_device
 
@@ -291,7 +347,8 @@ def solve(
     if threads is not None and dev.type == "cpu":
         torch.set_num_threads(max(1, threads))
     try:
-        pop, pop_f, f_all = _search(n, dim, restarts, first, fg, gen, dev, gtol, max_iter)
+        pop, pop_f, f_all, stopped = _search(n, dim, restarts, first, fg, gen, dev, gtol,
+                                             max_iter, mutation, target, time_limit, callback)
     finally:
         torch.set_num_threads(saved_threads)
     seconds = time.perf_counter() - start
@@ -307,10 +364,11 @@ def solve(
         energy=best_e,
         min_angle=min_angle(pts, half_space),
         hits=hits,
-        restarts=restarts,
+        restarts=len(f_all),
         population=first,
         seconds=seconds,
         device=str(dev),
+        stopped=stopped,
         energies=sorted(f_all.tolist()),
         points=pts.numpy(),
     )
@@ -326,25 +384,45 @@ def _search(
     dev: torch.device,
     gtol: float,
     max_iter: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random starts, then spliced generations; returns (population, energies, all finals).
+    mutation: float = 0.0,
+    target: float | None = None,
+    time_limit: float | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    """Random starts, then generations of children; returns (population, energies, all
+    finals, why it stopped).
 
     The population is sorted best first, its best member polished; ``all finals`` holds
     every descent's energy (float64, CPU), the best one replaced by its polished value.
+    Generations stop early once the best reaches ``target`` or ``time_limit`` has passed.
     """
+    start = time.perf_counter()
+
+    def stop_reason() -> str | None:
+        if target is not None and float(pop_f[0]) <= target + 1e-9 * abs(target):
+            return "target"
+        if time_limit is not None and time.perf_counter() - start >= time_limit:
+            return "time limit"
+        return None
+
     with torch.no_grad():
         u = _random_points(first, n, dim, gen).to(dev)
         pop, pop_f, _ = minimize(u, fg, max_iter=max_iter, gtol=gtol)
         finals = [pop_f]
         pop, pop_f = _select(pop, pop_f, first)
         done = first
-        while done < restarts:
+        if callback is not None:
+            callback(done, float(pop_f[0]))
+        while done < restarts and stop_reason() is None:
             count = min(first, restarts - done)
-            kids = _children(pop.cpu(), count, gen).to(dev)
+            kids = _children(pop.cpu(), count, gen, mutation).to(dev)
             kids, kids_f, _ = minimize(kids, fg, max_iter=max_iter, gtol=gtol)
             finals.append(kids_f)
             done += count
             pop, pop_f = _select(torch.cat([pop, kids]), torch.cat([pop_f, kids_f]), first)
+            if callback is not None:
+                callback(done, float(pop_f[0]))
+        stopped = "restarts" if done >= restarts else (stop_reason() or "restarts")
         best = pop[:1]
         polished, polished_f, _ = minimize(best, fg, max_iter=max_iter, gtol=gtol * 1e-3)
         if dev.type == "cuda":
@@ -356,7 +434,7 @@ def _search(
         f_all[close] = float(polished_f[0])  # same minimum, now at the float64 floor
         pop = torch.cat([polished, pop[1:]])
         pop_f = torch.cat([polished_f, pop_f[1:]])
-    return pop, pop_f.double().cpu(), f_all
+    return pop, pop_f.double().cpu(), f_all, stopped
 
 
 def _select(u: torch.Tensor, f: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,6 +48,17 @@ def test_table_half_space_on_the_circle():
     assert f"{hexagon:.9f}" in res.output and "3 of 3" in res.output
 
 
+def test_target_stops_early_and_says_so():
+    ico = "49.165253058"  # the icosahedron: every start reaches it, so the search stops
+    res = runner.invoke(app, ["mhe-solve", "--n", "12", "--restarts", "400", "--population",
+                              "4", "--mutation", "0.5", "--target", ico])
+    assert res.exit_code == 0, res.output
+    assert ico in res.output and "4 of 4" in res.output and "target reached" in res.output
+    res = runner.invoke(app, ["mhe-solve", "--n", "12", "--restarts", "8", "--population",
+                              "4", "--json"])
+    assert json.loads(res.stdout)["stopped"] == "restarts"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--n", "1"], "at least 2 points"),
     (["--n", "5", "--dim", "1"], "dim must be >= 2"),
@@ -55,6 +66,8 @@ def test_table_half_space_on_the_circle():
     (["--n", "5", "--s", "b2"], "unknown MHE energy"),
     (["--n", "5", "--plot", "pts.txt"], "unsupported extension"),
     (["--n", "5", "--device", "tpu"], "unknown device"),
+    (["--n", "5", "--mutation", "2"], "fraction of the children"),
+    (["--n", "5", "--time-limit", "-1"], "positive number of seconds"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message):
     res = runner.invoke(app, ["mhe-solve", *args])

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from hypercli.errors import HyperError
-from hypercli.mhe.thomson import solve
+from hypercli.mhe.thomson import _mutant, solve
 
 TABLE = Path(__file__).resolve().parent / "thomson_s1.csv"  # the published Thomson table, N=2..40
 
@@ -119,6 +119,50 @@ def test_seeded_and_genetic_restarts_never_worse():
     assert c.energy <= a.energy + 1e-9 and len(c.energies) == 12
 
 
+@pytest.mark.parametrize("d", [3, 4])
+def test_mutant_moves_one_cap_and_stays_on_the_sphere(d):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(80, d, generator=gen, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    for _ in range(20):
+        y = _mutant(x, gen)
+        torch.testing.assert_close(y.norm(dim=1), torch.ones(80, dtype=torch.float64))
+        moved = ((y - x).norm(dim=1) > 1e-12).nonzero().squeeze(1)
+        assert 1 <= len(moved) <= 80 // 4  # a local move: at most a quarter of the points
+        # the moved points are the k nearest of one point (a spherical cap about it; a
+        # turn about the centre leaves the centre itself in place)
+        m = set(moved.tolist())
+        caps = [set((x @ c).topk(len(m) + 1).indices.tolist()) for c in x]
+        assert any(m <= cap for cap in caps)
+
+
+def test_target_stops_the_search_when_reached():
+    ref = published()[32]
+    seen = []
+    r = solve(32, 3, "1", restarts=2000, population=8, seed=0, mutation=0.5, target=ref,
+              callback=lambda done, best: seen.append((done, best)))
+    assert abs(r.energy - ref) <= 1e-8 * ref
+    assert r.stopped == "target" and r.restarts < 2000 and len(r.energies) == r.restarts
+    assert seen[-1][0] == r.restarts  # the callback saw every batch
+    bests = [b for _, b in seen]
+    assert all(b2 <= b1 for b1, b2 in zip(bests, bests[1:], strict=False))  # never worse
+    assert bests[-1] <= ref + 1e-9 * ref
+
+
+def test_time_limit_stops_new_generations():
+    r = solve(60, 3, "1", restarts=10**6, population=4, seed=0, time_limit=0.2)
+    assert r.stopped == "time limit" and 4 <= r.restarts < 10**6
+    full = solve(12, 3, "1", restarts=8, population=4, seed=0)
+    assert full.stopped == "restarts" and full.restarts == 8
+
+
+def test_local_moves_reach_published_minima():
+    """Children that are all local moves (mutation=1) still reach the published minimum."""
+    ref = published()[38]
+    r = solve(38, 3, "1", restarts=64, population=8, seed=1, mutation=1.0)
+    assert abs(r.energy - ref) <= 1e-8 * ref
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"n": 1}, "at least 2 points"),
     ({"n": 5, "dim": 1}, "dim must be >= 2"),
@@ -128,6 +172,9 @@ def test_seeded_and_genetic_restarts_never_worse():
     ({"n": 5, "s": "q"}, "unknown MHE energy"),
     ({"n": 5, "s": -1}, "unknown MHE energy"),
     ({"n": 5, "device": "tpu"}, "unknown device"),
+    ({"n": 5, "mutation": 1.5}, "fraction of the children"),
+    ({"n": 5, "mutation": -0.1}, "fraction of the children"),
+    ({"n": 5, "time_limit": 0}, "positive number of seconds"),
 ])
 def test_bad_arguments_are_user_errors(kwargs, match):
     with pytest.raises(HyperError, match=match):
