@@ -43,7 +43,7 @@ class ThomsonResult:
     half_space: bool
     energy: float  # Σ_{i<j} f over the N (or 2N) points: the published convention
     min_angle: float  # smallest angle between two points, degrees
-    hits: int  # descents whose final energy equals the best (1e-10 relative)
+    hits: int  # descents whose final energy equals the best (1e-9 relative)
     restarts: int  # descents run: fewer than asked when target or time_limit stopped them
     population: int
     seconds: float
@@ -309,9 +309,9 @@ def solve(
             best configuration is then polished at gtol / 1000 (or to the float64 floor).
         max_iter: L-BFGS iterations per descent.
         mutation: fraction of the children that are local moves on one parent (a cap
-            turned about its centre, or shaken) instead of splices of two. Large N (a few
-            hundred points) needs them: a splice there mostly adds defects that a local
-            move would remove.
+            turned about its centre, or shaken) instead of splices of two. Splices alone
+            suit N up to a few hundred; beyond, local moves refine the best minimum where
+            splices mostly add defects (benchmarks/thomson.py, N = 470).
         target: stop as soon as the best energy is at or below ``target`` (1e-9 relative),
             e.g. a published minimum.
         time_limit: stop starting new generations after this many seconds.

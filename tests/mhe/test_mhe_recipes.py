@@ -46,3 +46,13 @@ def test_cifar100_mhe_is_the_baseline_plus_mhe():
                                            "regularizers.0.args.half_space=true"])
     reg = REGULARIZERS.create("mhe", **variant.regularizers[0].args)
     assert (reg.s, reg.half_space, reg.hidden_weight, reg.output_weight) == ("a1", True, 0.1, 1.0)
+
+
+def test_sphereface_plus_is_sphereface_plus_mhe_on_the_classifier():
+    base = load_recipe("fmnist-sphereface").to_dict()
+    plus = load_recipe("sphereface-plus").to_dict()
+    for key in ("data", "model", "loss", "optimizer", "schedule", "train", "seed"):
+        assert base[key] == plus[key]
+    assert base["loss"]["name"] == "asoftmax" and base["loss"]["args"]["m"] == 4
+    assert base["regularizers"] == []
+    assert plus["regularizers"] == [{"name": "mhe", "args": {"s": "1", "layers": "classifier"}}]
