@@ -106,7 +106,7 @@ def compare(args: argparse.Namespace) -> None:
     t0, best = time.perf_counter(), [math.inf]
 
     def report(done: int, energy: float) -> None:  # each improvement, on stderr
-        if energy < best[0]:
+        if energy < best[0] - 1e-9 * abs(energy):  # a new minimum, not float noise
             best[0] = energy
             gap = f" ({energy / ref - 1:+.2e})" if ref else ""
             print(f"  {time.perf_counter() - t0:7.1f} s  {done} descents  {energy:.9f}{gap}",
