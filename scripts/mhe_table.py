@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _reproduce import finish, start  # scripts/_reproduce.py, beside this file
 from rich.console import Console
 
 from hypercli import load_checkpoint
@@ -116,13 +117,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(args.threads)
-    if args.out is None:
-        args.out = Path("runs/mhe-table") / time.strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.out, log, quiet = start(args.out, "mhe-table", args.threads)
     names = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    log = Console(stderr=True)
-    quiet = Console(stderr=True, quiet=True)
     rows, t0 = [], time.perf_counter()
     for name in names:
         row = run_one(name, args, quiet)
@@ -130,10 +126,7 @@ def main() -> None:
         log.print(f"{name:30} test {row['test_acc']:.2%}  {row['seconds']:.0f} s "
                   f"(total {time.perf_counter() - t0:.0f} s)")
     table = markdown(rows)
-    atomic_write_text(args.out / "table.md", table)
-    atomic_write_text(args.out / "results.json", json.dumps(rows, indent=1) + "\n")
-    print(table)
-    log.print(f"total {time.perf_counter() - t0:.0f} s; table and results in {args.out}")
+    finish(args.out, table, rows, log, t0)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+from _reproduce import finish, start  # scripts/_reproduce.py, beside this file
 from rich.console import Console
 
 from hypercli import load_checkpoint
@@ -153,16 +153,11 @@ def markdown(rows: list[dict[str, Any]], eps: list[str], n: int, n_min: int) -> 
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(args.threads)
-    if args.out is None:
-        args.out = Path("runs/fmnist-robust") / time.strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.out, log, quiet = start(args.out, "fmnist-robust", args.threads)
     ops = [op.strip() for op in args.ops.split(",")]
     unknown = [op for op in ops if op not in OPERATORS]
     if unknown:
         raise SystemExit(f"unknown operator {unknown[0]!r}; use {', '.join(OPERATORS)}")
-    log = Console(stderr=True)
-    quiet = Console(stderr=True, quiet=True)
     rows, t0 = [], time.perf_counter()
     for training in TRAININGS:
         for bn in (True, False):
@@ -175,10 +170,7 @@ def main() -> None:
                           f"(total {time.perf_counter() - t0:.0f} s)")
     eps = [e.strip() for e in args.eps.split(",")]
     table = markdown(rows, eps, args.n, args.n_min_norm)
-    atomic_write_text(args.out / "table.md", table)
-    atomic_write_text(args.out / "results.json", json.dumps(rows, indent=1) + "\n")
-    print(table)
-    log.print(f"total {time.perf_counter() - t0:.0f} s; table and results in {args.out}")
+    finish(args.out, table, rows, log, t0)
 
 
 if __name__ == "__main__":
