@@ -22,6 +22,17 @@ def start(out: Path | None, root: str, threads: int) -> tuple[Path, Console, Con
     return out, Console(stderr=True), Console(stderr=True, quiet=True)
 
 
+def markdown_table(head: list[str], body: list[list[str]], notes: str,
+                   right_from: int | None = None) -> str:
+    """A markdown table: header, one line per row of ``body``, then ``notes`` after a blank
+    line. Columns from ``right_from`` on are right-aligned (numbers)."""
+    rule = ["---:" if right_from is not None and i >= right_from else "---"
+            for i in range(len(head))]
+    lines = ["| " + " | ".join(row) + " |" for row in [head, *body]]
+    lines.insert(1, "|" + "|".join(rule) + "|")
+    return "\n".join(lines) + "\n\n" + notes + "\n"
+
+
 def finish(out: Path, table: str, rows: list[dict[str, Any]], log: Console, t0: float) -> None:
     """Write ``table.md`` and ``results.json`` atomically, print the table on stdout."""
     atomic_write_text(out / "table.md", table)

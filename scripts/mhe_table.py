@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _reproduce import finish, start  # scripts/_reproduce.py, beside this file
+from _reproduce import finish, markdown_table, start  # scripts/_reproduce.py, beside this file
 from rich.console import Console
 
 from hypercli import load_checkpoint
@@ -99,7 +99,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     what = dict(RECIPES)
     head = (["recipe", "what", "test acc"] + [f"class {k}" for k in SHOWN_CLASSES]
             + ["classifier energy", "conv1 energy", "minutes"])
-    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    body = []
     for r in rows:
         per_class = r["per_class_accuracy"]
         energy = r["classifier_energy"]
@@ -107,12 +107,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                  + [f"{per_class[k]:.1%}" for k in SHOWN_CLASSES]
                  + ["–" if energy is None else f"{energy:.5f}",
                     f"{r['first_layer_energy']:.4f}", f"{r['seconds'] / 60:.1f}"])
-        lines.append("| " + " | ".join(cells) + " |")
+        body.append(cells)
     epochs = sorted({r["epochs"] for r in rows})
-    notes = (f"\nFashion-MNIST test set (10 000 images), {'/'.join(f'{e:g}' for e in epochs)} "
+    notes = (f"Fashion-MNIST test set (10 000 images), {'/'.join(f'{e:g}' for e in epochs)} "
              "epoch(s). Energies: Coulomb (s=1) mean pair energy of the normalized weights; "
              "the regular simplex of 10 classes gives (20/9)^(-1/2) = 0.67082.")
-    return "\n".join(lines) + "\n" + notes + "\n"
+    return markdown_table(head, body, notes, right_from=2)
 
 
 def main() -> None:

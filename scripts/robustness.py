@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _reproduce import finish, start  # scripts/_reproduce.py, beside this file
+from _reproduce import finish, markdown_table, start  # scripts/_reproduce.py, beside this file
 from rich.console import Console
 
 from hypercli import load_checkpoint
@@ -128,7 +128,7 @@ def markdown(rows: list[dict[str, Any]], eps: list[str], n: int, n_min: int) -> 
     head = (["operator", "BN", "training", "test acc"]
             + [f"FGSM {e}" for e in eps] + [f"BIM {e}" for e in eps]
             + ["min L∞ ×255 (median / mean)", "min L2 (median / mean)", "seconds"])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         cells = [OPERATORS[r["operator"]], "yes" if r["batchnorm"] else "no", r["training"]]
         if not r["converged"]:
@@ -142,13 +142,13 @@ def markdown(rows: list[dict[str, Any]], eps: list[str], n: int, n_min: int) -> 
                 m = r[norm]
                 cells.append(f"{m['median']:.3g} / {m['mean']:.3g}" if m["n"] else "–")
         cells.append(f"{r['seconds']:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = (f"\nRobust accuracy (%, clean errors count as non-robust) on the first {n} "
+        body.append(cells)
+    notes = (f"Robust accuracy (%, clean errors count as non-robust) on the first {n} "
              f"Fashion-MNIST test images; budgets in 1/255; BIM: 10 steps of eps/4. Minimal "
              f"norms: per clean-correct image among the first {n_min}, the smallest budget "
              "with which BIM (L∞) / PGD-L2 without random start (10 steps) flips the class. "
              "N/C: training diverged or test accuracy stayed near chance.")
-    return "\n".join(lines) + "\n" + notes + "\n"
+    return markdown_table(head, body, notes)
 
 
 def main() -> None:
