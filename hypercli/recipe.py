@@ -114,8 +114,11 @@ class AdversarialConfig(_Section):
 class TrainConfig(_Section):
     epochs: float = Field(10, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
-    channels_last: bool = True  # on CUDA
+    # "auto": on CUDA only (every recipe before these switches ran so); true: on every device
+    # (CPU too: bf16 autocast needs a CPU with native bf16, channels_last suits oneDNN's
+    # convolutions); false: never
+    amp: bool | Literal["auto"] = "auto"  # bf16 autocast
+    channels_last: bool | Literal["auto"] = "auto"  # the channels_last memory format
     compile: bool = False
     sync_batchnorm: bool = False  # under torchrun
     grad_clip: float | None = Field(None, gt=0.0)

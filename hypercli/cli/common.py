@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 
 console = Console(stderr=True)  # tables, progress and messages; stdout stays clean for --json
+if not console.is_terminal:  # a log file: whole lines, not lines folded at 80 columns
+    console.soft_wrap = True
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -42,6 +42,11 @@ def data_meta(data: Splits) -> dict[str, Any]:
             "class_names": data.class_names}
 
 
+def _switch(value: bool | str, dev: torch.device) -> bool:
+    """A ``true``/``false``/``"auto"`` recipe switch; ``auto`` means on CUDA only."""
+    return dev.type == "cuda" if value == "auto" else bool(value)
+
+
 def build_regularizers(recipe: Recipe, model: nn.Module) -> list[tuple[str, Regularizer]]:
     """``(log prefix, regularizer)`` for each recipe entry, attached to ``model``."""
     names = [cfg.name for cfg in recipe.regularizers]
@@ -107,7 +112,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     data = load_data(recipe.data, recipe.seed)
     model: Net = create_model(recipe, data.num_classes, data.in_channels, data.image_size,
                               data.mean, data.std).to(dev)
-    if dev.type == "cuda" and tc.channels_last:
+    if _switch(tc.channels_last, dev):
         model = model.to(memory_format=torch.channels_last)
     if dist.enabled and tc.sync_batchnorm:
         if dev.type != "cuda":
@@ -153,8 +158,8 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     if tc.compile:
         net = torch.compile(net)
     adversary = build_adversary(recipe, bare)
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16)
-           if dev.type == "cuda" and tc.amp else nullcontext())
+    amp = (torch.autocast(dev.type, dtype=torch.bfloat16)
+           if _switch(tc.amp, dev) else nullcontext())
 
     def checkpoint(ep: int, b: int) -> None:
         if not dist.main:
