@@ -142,6 +142,9 @@ class VerificationConfig(_Section):
 
 class EvalConfig(_Section):
     verification: VerificationConfig | None = None
+    # test-time augmentation of accuracy and loss: "flip" averages the logits of each image
+    # and its mirror (airbench, Jordan 2024); attacks always see the plain model
+    tta: list[Literal["flip"]] = Field(default_factory=list)
 
 
 class Recipe(_Section):

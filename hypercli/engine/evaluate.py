@@ -13,8 +13,13 @@ from hypercli.data.base import Split
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
-            batch_size: int = 1000, features: bool = False) -> torch.Tensor:
-    """Logits (or deep features) of uint8 (N,C,H,W) or float [0,1] images, on the CPU."""
+            batch_size: int = 1000, features: bool = False,
+            tta: tuple[str, ...] | list[str] = ()) -> torch.Tensor:
+    """Logits (or deep features) of uint8 (N,C,H,W) or float [0,1] images, on the CPU.
+
+    ``tta=("flip",)``: test-time augmentation, the mean of the outputs of each image and
+    its horizontal mirror.
+    """
     was_training = model.training
     model.eval()
     out = []
@@ -22,20 +27,25 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str =
         for i in range(0, len(images), batch_size):
             x = images[i : i + batch_size].to(device)
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-            out.append((model.features(x) if features else model(x)).float().cpu())
+            f = model.features if features else model
+            y = f(x).float()
+            if "flip" in tta:
+                y = (y + f(x.flip(3)).float()) / 2
+            out.append(y.cpu())
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
 
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
-             batch_size: int = 1000, num_classes: int | None = None) -> dict[str, Any]:
-    """Evaluate ``model`` (inference logits) on a split.
+             batch_size: int = 1000, num_classes: int | None = None,
+             tta: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    """Evaluate ``model`` (inference logits) on a split; ``tta`` as in ``predict``.
 
     Returns ``accuracy`` and ``loss`` (plain softmax cross-entropy of the inference
     logits), ``per_class_accuracy`` and ``confusion`` (rows: true class, columns: predicted).
     """
-    logits = predict(model, split.images, device, batch_size)
+    logits = predict(model, split.images, device, batch_size, tta=tta)
     labels = split.labels
     k = num_classes or logits.shape[1]
     pred = logits.argmax(1)

@@ -28,7 +28,8 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
         raise HyperError("--split val: this run has no validation split (data.val_split is 0)")
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "recipe": recipe.name,
                            "split": split, "class_names": meta["class_names"]}
-    out.update(evaluate(model, part, dev, recipe.data.eval_batch_size, meta["num_classes"]))
+    out.update(evaluate(model, part, dev, recipe.data.eval_batch_size, meta["num_classes"],
+                        recipe.eval.tta))
     ver = recipe.eval.verification
     if ver is not None:
         from hypercli.engine.verification import verification

@@ -295,10 +295,11 @@ def _epoch_record(epoch: int, stats: _EpochStats, step: int, optimizer, model: N
 def _eval_record(model: Net, data: Splits, dev: torch.device, recipe: Recipe) -> dict[str, Any]:
     out: dict[str, Any] = {}
     bs = recipe.data.eval_batch_size
-    test = evaluate(model, data.test, dev, bs, data.num_classes)
+    tta = recipe.eval.tta
+    test = evaluate(model, data.test, dev, bs, data.num_classes, tta)
     out["test_accuracy"], out["test_loss"] = test["accuracy"], test["loss"]
     if data.val is not None:
-        val = evaluate(model, data.val, dev, bs, data.num_classes)
+        val = evaluate(model, data.val, dev, bs, data.num_classes, tta)
         out["val_accuracy"], out["val_loss"] = val["accuracy"], val["loss"]
     return out
 
