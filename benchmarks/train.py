@@ -1,10 +1,10 @@
 """Training throughput of ``hyper train`` against a minimal hand-written PyTorch loop.
 
-Both train the same model (fmnist-quick's) on the same Fashion-MNIST images with the same
+Both train the same model (fmnist-classic's) on the same Fashion-MNIST images with the same
 optimizer and batch size, interleaved run by run so that machine load hits both alike.
 Prints images/s for each and their ratio (target: engine / hand loop >= 0.95).
 
-    python benchmarks/train.py [--steps 150] [--repeats 3] [--recipe fmnist-quick]
+    python benchmarks/train.py [--steps 150] [--repeats 3] [--recipe fmnist-classic]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def engine(recipe, data, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--recipe", default="fmnist-quick")
+    ap.add_argument("--recipe", default="fmnist-classic")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()

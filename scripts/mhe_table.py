@@ -33,7 +33,7 @@ from hypercli.mhe import layer_energies
 from hypercli.recipe import load_recipe
 
 RECIPES = [  # (recipe, what the row shows) in the order of the table
-    ("fmnist-quick", "softmax baseline"),
+    ("fmnist-classic", "softmax baseline"),
     ("fmnist-mhe", "MHE s=1, all layers"),
     ("fmnist-mhe-half", "half-space MHE s=1 on hidden layers"),
     ("fmnist-imbalance-single", "class 0 at 10%"),

@@ -47,6 +47,12 @@ def _switch(value: bool | str, dev: torch.device) -> bool:
     return dev.type == "cuda" if value == "auto" else bool(value)
 
 
+def _native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (torch's own capability probes)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, p, lambda: False)() for p in probes)
+
+
 def build_regularizers(recipe: Recipe, model: nn.Module) -> list[tuple[str, Regularizer]]:
     """``(log prefix, regularizer)`` for each recipe entry, attached to ``model``."""
     names = [cfg.name for cfg in recipe.regularizers]
@@ -160,6 +166,9 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     adversary = build_adversary(recipe, bare)
     amp = (torch.autocast(dev.type, dtype=torch.bfloat16)
            if _switch(tc.amp, dev) else nullcontext())
+    if dist.main and dev.type == "cpu" and _switch(tc.amp, dev) and not _native_cpu_bf16():
+        console.print("[yellow]warning:[/] train.amp: this CPU has no native bf16 (AVX512-BF16 "
+                      "or AMX), so bf16 autocast is emulated and slow; set train.amp=false")
 
     def checkpoint(ep: int, b: int) -> None:
         if not dist.main:
