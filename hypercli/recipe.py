@@ -91,6 +91,12 @@ class OptimizerConfig(_Section):
     # is named by one (SphereNet: no_decay: [SphereConv2d])
     no_decay: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerConfig:
+        if self.name == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("optimizer.nesterov needs optimizer.momentum > 0")
+        return self
+
 
 class ScheduleConfig(_Section):
     name: Literal["constant", "multistep", "cosine", "onecycle"] = "multistep"
@@ -156,6 +162,36 @@ class Recipe(_Section):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+# (section, field, the components that use it): a value other than the default is ignored
+# by every other component, so setting it is most likely a mistake.
+_USED_BY = [
+    ("optimizer", "momentum", "name", ("sgd",)),
+    ("optimizer", "nesterov", "name", ("sgd",)),
+    ("schedule", "milestones", "name", ("multistep",)),
+    ("schedule", "gamma", "name", ("multistep",)),
+    ("schedule", "pct_start", "name", ("onecycle",)),
+    ("schedule", "warmup_epochs", "name", ("constant", "multistep", "cosine")),
+]
+
+
+def ignored_settings(recipe: Recipe) -> list[str]:
+    """One line for each recipe value that the chosen component ignores (not the default,
+    yet without effect), e.g. ``schedule.milestones`` with the one-cycle schedule."""
+    out = []
+    for section, key, selector, users in _USED_BY:
+        cfg = getattr(recipe, section)
+        default = type(cfg).model_fields[key].get_default(call_default_factory=True)
+        chosen = getattr(cfg, selector)
+        if chosen not in users and getattr(cfg, key) != default:
+            out.append(f"{section}.{key}={getattr(cfg, key)} has no effect with "
+                       f"{section}.{selector}={chosen} (only with {', '.join(users)})")
+    d = recipe.data
+    if "crop" not in d.augment and d.pad != DataConfig.model_fields["pad"].default:
+        out.append(f"data.pad={d.pad} has no effect without the crop augmentation "
+                   "(data.augment: [crop])")
+    return out
 
 
 def list_recipes() -> list[str]:

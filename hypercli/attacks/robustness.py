@@ -12,6 +12,8 @@ from torch import Tensor, nn
 
 from hypercli.attacks.base import Attack, eval_mode
 from hypercli.attacks.min_norm import min_norm as _min_norm
+from hypercli.checks import require_unit_interval
+from hypercli.errors import HyperError
 
 
 @torch.no_grad()
@@ -52,6 +54,12 @@ def robustness(model: nn.Module, images: Tensor, labels: Tensor, attack: Attack,
         >>> r = robustness(net, x, y, ATTACKS.create("fgsm", model=net, eps=8 / 255))
         >>> r["robust_acc"]
     """
+    require_unit_interval(images, "robustness: the images")
+    if images.shape[0] == 0 or images.shape[0] != labels.shape[0]:
+        raise HyperError(f"robustness: {images.shape[0]} images and {labels.shape[0]} labels; "
+                         "give at least one image, and one label per image")
+    if batch_size < 1:
+        raise HyperError(f"robustness: batch_size must be >= 1, got {batch_size}")
     device = attack.device(images)
     n = images.shape[0]
     clean_ok, adv_ok, fooled, l2, linf, advs = [], [], [], [], [], []
