@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hypercli.errors import HyperError
+from hypercli.errors import HyperError, NonFiniteError
 
 UNIT_TOLERANCE = 1e-5  # round-off allowed outside [0, 1] (float32 images divided by 255)
 
@@ -38,7 +38,7 @@ def require_finite(values: torch.Tensor | np.ndarray, what: str, hint: str = "")
         else np.array([0])
     noun = "rows" if arr.ndim >= 2 else "elements"
     total = len(arr) if arr.ndim else 1
-    raise HyperError(f"{what} holds NaN or inf in {noun} {_rows(bad)} (of {total})"
+    raise NonFiniteError(f"{what} holds NaN or inf in {noun} {_rows(bad)} (of {total})"
                      + (f"; {hint}" if hint else ""))
 
 
@@ -54,7 +54,7 @@ def require_finite_state(state: Mapping[str, Any], what: str, hint: str = "") ->
     bad = nonfinite_tensors(state)
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise HyperError(f"{what} holds NaN or inf in {len(bad)} tensor(s): "
+        raise NonFiniteError(f"{what} holds NaN or inf in {len(bad)} tensor(s): "
                          f"{', '.join(bad[:3])}{more}" + (f"; {hint}" if hint else ""))
 
 

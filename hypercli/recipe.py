@@ -23,7 +23,8 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and NaN are never a setting (``epochs: 1e400`` is read as inf)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Imbalance(_Section):
@@ -118,7 +119,7 @@ class AdversarialConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: float = Field(10, gt=0)
+    epochs: float = Field(10, gt=0, le=1e6)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     channels_last: bool = True  # on CUDA
@@ -150,7 +151,7 @@ class EvalConfig(_Section):
 class Recipe(_Section):
     name: str = "recipe"
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # what torch, numpy and Python's RNGs all take
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -284,7 +285,14 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path.resolve() in seen:
         raise HyperError(f"{source}: recipes inherit from each other in a cycle")
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HyperError(f"{source}: not UTF-8 text (byte {exc.start}); a recipe is a YAML "
+                         "file in UTF-8") from None
+    except OSError as exc:
+        raise HyperError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise HyperError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if loaded is None:
