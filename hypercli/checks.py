@@ -18,8 +18,7 @@ UNIT_TOLERANCE = 1e-5  # round-off allowed outside [0, 1] (float32 images divide
 
 
 def _rows(bad: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(i)) for i in bad[:limit])
-    return shown + (f", ... ({len(bad)} in all)" if len(bad) > limit else "")
+    return ", ".join(str(int(i)) for i in bad[:limit]) + (", ..." if len(bad) > limit else "")
 
 
 def require_finite(values: torch.Tensor | np.ndarray, what: str, hint: str = "") -> None:
@@ -38,7 +37,7 @@ def require_finite(values: torch.Tensor | np.ndarray, what: str, hint: str = "")
         else np.array([0])
     noun = "rows" if arr.ndim >= 2 else "elements"
     total = len(arr) if arr.ndim else 1
-    raise NonFiniteError(f"{what} holds NaN or inf in {noun} {_rows(bad)} (of {total})"
+    raise NonFiniteError(f"{what} holds NaN or inf in {noun} {_rows(bad)} ({len(bad)} of {total})"
                      + (f"; {hint}" if hint else ""))
 
 

@@ -17,8 +17,8 @@ from torch import nn
 from hypercli.checks import nonfinite_tensors
 from hypercli.errors import DivergenceError
 
-ADVICE = ("lower optimizer.lr (resume from the kept checkpoint with --resume --set "
-          "optimizer.lr=...), raise the A-Softmax lambda_min, or add train.grad_clip")
+ADVICE_TEXT = ("Lower optimizer.lr (resume from the kept checkpoint with --resume --set "
+               "optimizer.lr=...), raise the A-Softmax lambda_min, or add train.grad_clip")
 
 
 def kept(ckpt_path: Path) -> str:
@@ -33,7 +33,7 @@ def check_weights(model: nn.Module, where: str, ckpt_path: Path) -> None:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise DivergenceError(f"training diverged: {len(bad)} weight tensor(s) hold NaN or inf "
                               f"{where} ({', '.join(bad[:3])}{more}); {kept(ckpt_path)}. "
-                              + ADVICE[0].upper() + ADVICE[1:])
+                              + ADVICE_TEXT)
 
 
 def check_record(record: dict[str, Any], where: str, ckpt_path: Path) -> None:
@@ -42,4 +42,4 @@ def check_record(record: dict[str, Any], where: str, ckpt_path: Path) -> None:
         v = record.get(key)
         if v is not None and not (v == v and abs(v) != float("inf")):
             raise DivergenceError(f"training diverged: {key} is {v} {where}; "
-                                  f"{kept(ckpt_path)}. " + ADVICE[0].upper() + ADVICE[1:])
+                                  f"{kept(ckpt_path)}. " + ADVICE_TEXT)

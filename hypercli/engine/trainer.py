@@ -264,7 +264,9 @@ def _train_locked(recipe: Recipe, out_dir: str | Path | None, resume: bool, cons
             if stop_requested():
                 raise _Stop
             loader.set_epoch(epoch)
-            n_steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+            # the steps of this epoch: to its end, or to the run's end (a resume with more
+            # train.epochs after a fractional last epoch continues at the next epoch)
+            n_steps = batch + min(steps_per_epoch - batch, total_steps - step)
             task = bar.add_task(f"epoch {epoch + 1}/{n_epochs}", total=n_steps, completed=batch,
                                 loss=0.0, acc=0.0, ips=0.0)
             net.train()
@@ -323,7 +325,8 @@ def _train_locked(recipe: Recipe, out_dir: str | Path | None, resume: bool, cons
                         record.update(_eval_record(bare, data, dev, recipe))
                     except NonFiniteError as exc:
                         raise DivergenceError(f"training diverged after epoch {epoch + 1}: "
-                                              f"{exc}; {guard.kept(ckpt_path)}") from None
+                                              f"{exc}; {guard.kept(ckpt_path)}. "
+                                              f"{guard.ADVICE_TEXT}") from None
                     guard.check_record(record, f"after epoch {epoch + 1}", ckpt_path)
             history.append(record)
             epoch, batch, stats = epoch + 1, 0, _EpochStats()

@@ -29,7 +29,7 @@ def test_verification_refuses_nan_rows_naming_them():
     assert clean["accuracy"] == 1.0 and clean["tar@far=0.001"] == 1.0
     emb[17] = np.nan
     emb[123, 3] = np.inf
-    with pytest.raises(HyperError, match=r"rows 17, 123 \(of 200\)"):
+    with pytest.raises(HyperError, match=r"rows 17, 123 \(2 of 200\)"):
         verification(emb, labels, pairs=600)
     with pytest.raises(HyperError, match="rows 17, 123"):
         verification(torch.tensor(emb), torch.tensor(labels), pairs=600)
