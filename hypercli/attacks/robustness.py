@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from hypercli.attacks.base import Attack, eval_mode
 from hypercli.attacks.min_norm import min_norm as _min_norm
-from hypercli.checks import require_unit_interval
+from hypercli.checks import require_finite, require_unit_interval
 from hypercli.errors import HyperError
 
 
@@ -20,9 +20,13 @@ from hypercli.errors import HyperError
 def predict(model: nn.Module, images: Tensor, batch_size: int,
             device: torch.device | str) -> Tensor:
     """Predicted classes (N,) on ``device`` for images (N, C, H, W) in [0, 1], in batches."""
+    out = []
     with eval_mode(model):
-        return torch.cat([model(images[i:i + batch_size].to(device)).argmax(dim=1)
-                          for i in range(0, images.shape[0], batch_size)])
+        for i in range(0, images.shape[0], batch_size):
+            logits = model(images[i:i + batch_size].to(device))
+            require_finite(logits, "the model's logits", "its weights are not finite")
+            out.append(logits.argmax(dim=1))
+    return torch.cat(out)
 
 
 def default_targets(labels: Tensor, num_classes: int) -> Tensor:
@@ -69,6 +73,7 @@ def robustness(model: nn.Module, images: Tensor, labels: Tensor, attack: Attack,
             y = labels[start:start + batch_size].to(device)  # (B,)
             with torch.no_grad():
                 logits = model(x)
+            require_finite(logits, "the model's logits", "its weights are not finite")
             clean = logits.argmax(dim=1)
             if attack.targeted:
                 t = (targets[start:start + batch_size].to(device) if targets is not None

@@ -85,3 +85,14 @@ def test_budgets_must_be_finite_and_non_negative(eps):
             cls(model, eps=eps)
     with pytest.raises(HyperError, match="alpha must be finite"):
         BIM(model, eps=0.1, alpha=math.inf)
+
+
+def test_robustness_refuses_a_model_with_nan_logits():
+    model = small_cnn()
+    with torch.no_grad():
+        model[-1].weight[3, 0] = float("nan")
+    x, y = torch.rand(4, 1, 12, 12), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(HyperError, match="logits holds NaN or inf in rows 0, 1, 2, 3"):
+        robustness(model, x, y, FGSM(model, eps=8 / 255))
+    with pytest.raises(HyperError, match="logits holds NaN"):
+        min_norm(model, x, y)

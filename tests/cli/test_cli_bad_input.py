@@ -21,7 +21,7 @@ def one_line_error(args, *words):
     res = runner.invoke(app, args)
     assert res.exit_code == 2, (args, res.output, res.exception)
     assert "Traceback" not in res.output, res.output
-    # one error message (rich wraps it at the terminal width), the last thing printed
+    # exactly one error message (rich may wrap it over lines)
     assert res.output.count("error:") == 1, res.output
     text = " ".join(res.output[res.output.index("error:"):].split())
     for w in words:
