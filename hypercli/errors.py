@@ -11,3 +11,7 @@ class HyperError(Exception):
 
 class DivergenceError(HyperError):
     """Training produced a non-finite loss."""
+
+
+class NonFiniteError(HyperError):
+    """A metric, model output or weight holds NaN or inf."""

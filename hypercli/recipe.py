@@ -23,7 +23,8 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and NaN are never a setting (``epochs: 1e400`` is read as inf)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Imbalance(_Section):
@@ -91,6 +92,12 @@ class OptimizerConfig(_Section):
     # is named by one (SphereNet: no_decay: [SphereConv2d])
     no_decay: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerConfig:
+        if self.name == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("optimizer.nesterov needs optimizer.momentum > 0")
+        return self
+
 
 class ScheduleConfig(_Section):
     name: Literal["constant", "multistep", "cosine", "onecycle"] = "multistep"
@@ -112,7 +119,7 @@ class AdversarialConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: float = Field(10, gt=0)
+    epochs: float = Field(10, gt=0, le=1e6)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "auto": on CUDA only (every recipe before these switches ran so); true: on every device
     # (CPU too: bf16 autocast needs a CPU with native bf16, channels_last suits oneDNN's
@@ -150,7 +157,7 @@ class EvalConfig(_Section):
 class Recipe(_Section):
     name: str = "recipe"
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # what torch, numpy and Python's RNGs all take
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -162,6 +169,36 @@ class Recipe(_Section):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+# (section, field, the components that use it): a value other than the default is ignored
+# by every other component, so setting it is most likely a mistake.
+_USED_BY = [
+    ("optimizer", "momentum", "name", ("sgd",)),
+    ("optimizer", "nesterov", "name", ("sgd",)),
+    ("schedule", "milestones", "name", ("multistep",)),
+    ("schedule", "gamma", "name", ("multistep",)),
+    ("schedule", "pct_start", "name", ("onecycle",)),
+    ("schedule", "warmup_epochs", "name", ("constant", "multistep", "cosine")),
+]
+
+
+def ignored_settings(recipe: Recipe) -> list[str]:
+    """One line for each recipe value that the chosen component ignores (not the default,
+    yet without effect), e.g. ``schedule.milestones`` with the one-cycle schedule."""
+    out = []
+    for section, key, selector, users in _USED_BY:
+        cfg = getattr(recipe, section)
+        default = type(cfg).model_fields[key].get_default(call_default_factory=True)
+        chosen = getattr(cfg, selector)
+        if chosen not in users and getattr(cfg, key) != default:
+            out.append(f"{section}.{key}={getattr(cfg, key)} has no effect with "
+                       f"{section}.{selector}={chosen} (only with {', '.join(users)})")
+    d = recipe.data
+    if "crop" not in d.augment and d.pad != DataConfig.model_fields["pad"].default:
+        out.append(f"data.pad={d.pad} has no effect without the crop augmentation "
+                   "(data.augment: [crop])")
+    return out
 
 
 def list_recipes() -> list[str]:
@@ -254,7 +291,14 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path.resolve() in seen:
         raise HyperError(f"{source}: recipes inherit from each other in a cycle")
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HyperError(f"{source}: not UTF-8 text (byte {exc.start}); a recipe is a YAML "
+                         "file in UTF-8") from None
+    except OSError as exc:
+        raise HyperError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise HyperError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if loaded is None:

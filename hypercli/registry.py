@@ -94,6 +94,71 @@ def check_kwargs(factory: Any, kwargs: dict[str, Any], what: str) -> None:
         raise HyperError(
             f"{what} takes no argument {unknown[0]!r}; it takes: {', '.join(sorted(accepted))}"
         )
+    hints = _type_hints(factory)
+    for name, value in kwargs.items():
+        param = sig.parameters[name]
+        problem = _type_problem(hints.get(name), value) or _range_problem(param.default, value)
+        if problem:
+            raise HyperError(f"{what}: {name}={value!r}: {problem}")
+
+
+def _type_hints(factory: Any) -> dict[str, Any]:
+    import typing
+
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # an annotation that does not resolve: check the range only
+        return {}
+
+
+def _type_problem(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` does not fit the annotation (None if it does, or if not checkable).
+
+    Strict: "5" is no int and 1 no bool; a list stands for a tuple (YAML has no tuples).
+    """
+    if annotation is None or annotation is inspect.Parameter.empty:
+        return None
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        adapter = TypeAdapter(annotation)
+    except Exception:  # not a type pydantic knows (a callable, a torch alias): skip
+        return None
+    candidates = [value, tuple(value)] if isinstance(value, list) else [value]
+    for v in candidates:
+        try:
+            adapter.validate_python(v, strict=True)
+            return None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+    shown = str(annotation) if getattr(annotation, "__args__", None) else \
+        getattr(annotation, "__name__", str(annotation))
+    return f"expected {shown} ({err['msg']})"
+
+
+def _numbers(value: Any) -> list[Any]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _range_problem(default: Any, value: Any) -> str | None:
+    """The range of a numeric argument, read from its default: a size, count, scale or rate.
+
+    A default >= 0 asks for a finite value >= 0; an integer default >= 1 (widths, depths,
+    sizes, class counts, strides) for integers >= 1. Sequences are checked element-wise.
+    """
+    defaults = _numbers(default)
+    if not defaults or any(d < 0 for d in defaults):
+        return None
+    for v in _numbers(value):
+        if v != v or v in (float("inf"), float("-inf")):
+            return "must be a finite number"
+        if all(isinstance(d, int) and d >= 1 for d in defaults) and v < 1:
+            return "must be >= 1"
+        if v < 0:
+            return "must be >= 0"
+    return None
 
 
 MODELS: Registry[Callable[..., Any]] = Registry("model")

@@ -37,10 +37,10 @@ def create_attack(method: str, model: nn.Module, eps: float, alpha: float | None
 
     ``--eps 8`` with an L-inf method means 8/255; with ``pgd-l2`` it means an L2 norm of 8.
     """
-    if not eps >= 0:
-        raise HyperError(f"eps must be >= 0, got {eps}")
-    if alpha is not None and not alpha > 0:
-        raise HyperError(f"alpha must be > 0, got {alpha}")
+    if not 0 <= eps < float("inf"):  # also rejects NaN
+        raise HyperError(f"eps must be a finite number >= 0, got {eps}")
+    if alpha is not None and not 0 < alpha < float("inf"):
+        raise HyperError(f"alpha must be a finite number > 0, got {alpha}")
     scale = attack_scale(method)
     return ATTACKS.create(method, model=model, eps=eps * scale,
                           alpha=None if alpha is None else alpha * scale, steps=steps,

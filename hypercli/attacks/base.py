@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hypercli.checks import require_unit_interval
 from hypercli.errors import HyperError
 
 Budget = float | Tensor  # a python float, or a tensor (B,) with one value per sample
@@ -58,10 +59,10 @@ class Attack:
                  targeted: bool = False) -> None:
         name = type(self).__name__
         if isinstance(eps, Tensor):
-            if bool((eps < 0).any()):
-                raise HyperError(f"{name}: eps must be >= 0")
-        elif not eps >= 0:  # also rejects NaN
-            raise HyperError(f"{name}: eps must be >= 0, got {eps}")
+            if not bool(((eps >= 0) & torch.isfinite(eps)).all()):
+                raise HyperError(f"{name}: eps must be finite and >= 0")
+        elif not 0 <= eps < float("inf"):  # also rejects NaN
+            raise HyperError(f"{name}: eps must be finite and >= 0, got {eps}")
         if steps is not None and steps < 1:
             raise HyperError(f"{name}: steps must be >= 1, got {steps}")
         if self.fixed_steps is not None and steps not in (None, self.fixed_steps):
@@ -72,8 +73,8 @@ class Attack:
                              "use bim or pgd to set one")
         if not self.has_random_start and random_start:
             raise HyperError(f"{name} has no random start; use pgd for one")
-        if alpha is not None and not isinstance(alpha, Tensor) and not alpha > 0:
-            raise HyperError(f"{name}: alpha must be > 0, got {alpha}")
+        if alpha is not None and not isinstance(alpha, Tensor) and not 0 < alpha < float("inf"):
+            raise HyperError(f"{name}: alpha must be finite and > 0, got {alpha}")
         self.model = model
         self.eps = eps
         self.steps = steps if steps is not None else (self.fixed_steps or self.default_steps)
@@ -99,6 +100,7 @@ class Attack:
         The model runs in eval mode and is left with its modules' modes as found; no
         gradient is accumulated into its parameters.
         """
+        require_unit_interval(images, f"{type(self).__name__}: the images")
         device = self.device(images)
         images = images.detach().to(device)
         labels = labels.detach().to(device)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from hypercli.attacks.base import Attack, eval_mode
 from hypercli.attacks.bim import BIM
 from hypercli.attacks.pgd_l2 import PGDL2
+from hypercli.checks import median, require_unit_interval
 from hypercli.errors import HyperError
 
 Norm = Literal["linf", "l2"]
@@ -63,6 +64,9 @@ def min_norm_batch(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm 
     """
     if norm not in _START:
         raise HyperError(f"unknown norm {norm!r}; use linf or l2")
+    if eps_max is not None and not 0 < eps_max < math.inf:
+        raise HyperError(f"min_norm: eps_max must be finite and > 0, got {eps_max}")
+    require_unit_interval(images, "min_norm: the images")
     device = images.device
     if images.shape[0] == 0:
         return torch.empty(0, device=device), images.clone()
@@ -109,7 +113,8 @@ def min_norm(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm = "lin
         norm, steps, search_steps, eps_max: as in ``min_norm_batch``.
 
     Returns a dict: ``norm``; ``median`` over all clean-correct samples (a sample no
-    attack up to ``eps_max`` flips counts as infinitely robust); ``mean`` over the flipped
+    attack up to ``eps_max`` flips counts as infinitely robust; for an even count, the
+    mean of the two middle values); ``mean`` over the flipped
     ones; ``n`` clean-correct samples searched; ``unflipped`` how many never flipped.
     Norms are in pixel units of [0, 1] images (multiply L-inf by 255 for 1/255 units).
 
@@ -117,6 +122,9 @@ def min_norm(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm = "lin
     """
     from hypercli.attacks.robustness import predict
 
+    require_unit_interval(images, "min_norm: the images")
+    if batch_size < 1:
+        raise HyperError(f"min_norm: batch_size must be >= 1, got {batch_size}")
     device = _device(model, images)
     found = []
     with eval_mode(model):
@@ -131,7 +139,7 @@ def min_norm(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm = "lin
     finite = norms[torch.isfinite(norms)]
     return {
         "norm": norm,
-        "median": float(norms.median()) if norms.numel() else math.nan,
+        "median": median(norms),  # the mean of the two middle values for an even count
         "mean": float(finite.mean()) if finite.numel() else math.nan,
         "n": int(norms.numel()),
         "unflipped": int(norms.numel() - finite.numel()),

@@ -42,6 +42,9 @@ def attack_checkpoint(checkpoint: str | Path, method: str = "fgsm", eps: float =
     if min_norm not in (None, "linf", "l2"):
         raise HyperError(f"--min-norm {min_norm!r}: use linf or l2")
     ATTACKS.get(method)  # an unknown method fails before anything is loaded
+    if save_adv is not None and Path(save_adv).is_dir():
+        raise HyperError(f"--save-adv {str(save_adv)!r} is a folder; give a file name such "
+                         "as adv.pt")
     dev = resolve_device(device)
     model, recipe = load_checkpoint(checkpoint, dev)
     attack = create_attack(method, model, eps=eps, alpha=alpha, steps=steps,

@@ -12,15 +12,21 @@ from torch import Tensor, nn
 
 from hypercli.attacks.base import Attack, eval_mode
 from hypercli.attacks.min_norm import min_norm as _min_norm
+from hypercli.checks import require_finite, require_unit_interval
+from hypercli.errors import HyperError
 
 
 @torch.no_grad()
 def predict(model: nn.Module, images: Tensor, batch_size: int,
             device: torch.device | str) -> Tensor:
     """Predicted classes (N,) on ``device`` for images (N, C, H, W) in [0, 1], in batches."""
+    out = []
     with eval_mode(model):
-        return torch.cat([model(images[i:i + batch_size].to(device)).argmax(dim=1)
-                          for i in range(0, images.shape[0], batch_size)])
+        for i in range(0, images.shape[0], batch_size):
+            logits = model(images[i:i + batch_size].to(device))
+            require_finite(logits, "the model's logits", "its weights are not finite")
+            out.append(logits.argmax(dim=1))
+    return torch.cat(out)
 
 
 def default_targets(labels: Tensor, num_classes: int) -> Tensor:
@@ -52,6 +58,12 @@ def robustness(model: nn.Module, images: Tensor, labels: Tensor, attack: Attack,
         >>> r = robustness(net, x, y, ATTACKS.create("fgsm", model=net, eps=8 / 255))
         >>> r["robust_acc"]
     """
+    require_unit_interval(images, "robustness: the images")
+    if images.shape[0] == 0 or images.shape[0] != labels.shape[0]:
+        raise HyperError(f"robustness: {images.shape[0]} images and {labels.shape[0]} labels; "
+                         "give at least one image, and one label per image")
+    if batch_size < 1:
+        raise HyperError(f"robustness: batch_size must be >= 1, got {batch_size}")
     device = attack.device(images)
     n = images.shape[0]
     clean_ok, adv_ok, fooled, l2, linf, advs = [], [], [], [], [], []
@@ -61,6 +73,7 @@ def robustness(model: nn.Module, images: Tensor, labels: Tensor, attack: Attack,
             y = labels[start:start + batch_size].to(device)  # (B,)
             with torch.no_grad():
                 logits = model(x)
+            require_finite(logits, "the model's logits", "its weights are not finite")
             clean = logits.argmax(dim=1)
             if attack.targeted:
                 t = (targets[start:start + batch_size].to(device) if targets is not None

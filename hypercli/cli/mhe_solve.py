@@ -46,6 +46,7 @@ def mhe_solve(
     Prints the total energy Σ_{i<j} as published Thomson tables do,
     the smallest angle, how many descents reached the best value, the wall time.
     """
+    _check_arguments(n, threads, min(population, restarts), device)
     from hypercli.mhe.thomson import solve
     from hypercli.viz.figure import check_output_path
 
@@ -72,6 +73,53 @@ def mhe_solve(
     _print(payload)
 
 
+# float64 (B, N, N) tensors the descent holds at once: the cosines / distances, the pair
+# derivatives and one temporary (hypercli.mhe.thomson._energy_fn)
+_PAIR_TENSORS = 3
+
+
+def _check_arguments(n: int, threads: int, batch: int, device: str) -> None:
+    """Refuse a thread count below 0, and an N whose pair matrices cannot fit in memory."""
+    from hypercli.errors import HyperError
+
+    if threads < 0:
+        raise HyperError(f"--threads {threads}: give a count >= 1, or 0 for torch's default")
+    if n < 2 or batch < 1:
+        return  # the solver names these
+    need = _PAIR_TENSORS * batch * n * n * 8
+    free, where = _free_memory(device)
+    if free is not None and need > free:
+        raise HyperError(f"--n {n}: the solver would need about {_size(need)} of memory "
+                         f"({batch} starts x N^2 pair values x {_PAIR_TENSORS} float64 "
+                         f"tensors), more than the {_size(free)} free {where}; lower --n or "
+                         "--population")
+
+
+def _free_memory(device: str) -> tuple[int | None, str]:
+    """Free bytes where the solver will run (GPU memory on CUDA, else available RAM)."""
+    if device in ("cuda", "auto"):
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.mem_get_info()[0], "on the GPU"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "in RAM"
+    except OSError:
+        pass
+    return None, ""
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} PiB"
+
+
 def _check_csv_path(path: Path) -> None:
     from hypercli.errors import HyperError
 
@@ -88,9 +136,13 @@ def _write_csv(path: Path, points) -> Path:  # noqa: ANN001  (numpy array (N, d)
 
     d = points.shape[1]
     header = ",".join("xyz"[i] if d <= 3 else f"x{i + 1}" for i in range(d))
-    tmp = path.with_name(f".{path.name}.tmp")
-    np.savetxt(tmp, points, delimiter=",", header=header, comments="", fmt="%.17g")
-    tmp.replace(path)
+    import io
+
+    from hypercli.engine.io import atomic_write_text
+
+    buf = io.StringIO()
+    np.savetxt(buf, points, delimiter=",", header=header, comments="", fmt="%.17g")
+    atomic_write_text(path, buf.getvalue())  # a full disk: one line, no temp file left
     return path
 
 

@@ -69,8 +69,8 @@ def train(
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    if summary.get("interrupted"):
-        raise typer.Exit(130)
+    if summary.get("interrupted"):  # 130 after Ctrl-C (SIGINT), 143 after SIGTERM
+        raise typer.Exit(summary.get("exit_code", 130))
     summary.pop("history", None)
     if json_out:
         print_json(summary)

@@ -58,10 +58,18 @@ def load_data(cfg: DataConfig, seed: int = 0) -> Splits:
     names = list(raw.class_names)
     train, test = raw.train, raw.test
     g = torch.Generator().manual_seed(seed)
+    if len(names) < 2:
+        raise HyperError(f"dataset {cfg.name!r} has {len(names)} class(es); a classifier needs "
+                         "at least two (check data.args)")
     if cfg.classes:
         bad = [c for c in cfg.classes if not 0 <= c < len(names)]
         if bad:
             raise HyperError(f"data.classes: class {bad[0]} is not in 0..{len(names) - 1}")
+        if len(set(cfg.classes)) != len(cfg.classes):
+            raise HyperError(f"data.classes {cfg.classes} names a class twice")
+        if len(cfg.classes) < 2:
+            raise HyperError(f"data.classes {cfg.classes}: a classifier needs at least two "
+                             "classes; there would be nothing to learn")
         train, test = select_classes(train, cfg.classes), select_classes(test, cfg.classes)
         names = [names[c] for c in cfg.classes]
     if cfg.imbalance is not None:
@@ -75,6 +83,16 @@ def load_data(cfg: DataConfig, seed: int = 0) -> Splits:
         order = order[: cfg.subset]
     train = train.subset(order.sort().values)
     if len(train) == 0:
-        raise HyperError("the training set is empty after data.subset/classes/val_split")
+        raise HyperError("the training set is empty after data.subset/classes/imbalance/"
+                         "val_split")
+    if len(test) == 0:
+        raise HyperError("the test set is empty after data.classes; nothing to measure")
+    if val is not None and len(val) == 0:
+        raise HyperError(f"data.val_split {cfg.val_split} holds out no image (it rounds to 0 "
+                         "of the training images); raise it or set it to 0")
+    present = int(torch.unique(train.labels).numel())
+    if present < 2:
+        raise HyperError(f"the training set holds images of {present} class after "
+                         "data.subset/classes/imbalance; a classifier needs at least two")
     return Splits(train, val, test, names, list(raw.mean), list(raw.std),
                   meta={"dataset": cfg.name})

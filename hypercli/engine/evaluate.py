@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hypercli.checks import require_finite, require_unit_interval
 from hypercli.data.base import Split
+from hypercli.errors import HyperError
 
 
 @torch.no_grad()
@@ -27,6 +29,8 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str =
         for i in range(0, len(images), batch_size):
             x = images[i : i + batch_size].to(device)
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+            if images.dtype != torch.uint8:
+                require_unit_interval(x, "images")
             f = model.features if features else model
             y = f(x).float()
             if "flip" in tta:
@@ -45,7 +49,11 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
     Returns ``accuracy`` and ``loss`` (plain softmax cross-entropy of the inference
     logits), ``per_class_accuracy`` and ``confusion`` (rows: true class, columns: predicted).
     """
+    if len(split) == 0:
+        raise HyperError("evaluate: the split holds no images; nothing to measure")
     logits = predict(model, split.images, device, batch_size, tta=tta)
+    require_finite(logits, "the model's logits",
+                   "its weights or inputs are not finite; the accuracy would be meaningless")
     labels = split.labels
     k = num_classes or logits.shape[1]
     pred = logits.argmax(1)

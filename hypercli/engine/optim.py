@@ -34,7 +34,7 @@ def lr_factor(step: int, cfg: ScheduleConfig, steps_per_epoch: int, total_steps:
     """The multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
     warm = cfg.warmup_epochs * steps_per_epoch
     if cfg.name != "onecycle" and warm > 0 and step < warm:
-        return (step + 1) / warm
+        return min(1.0, (step + 1) / warm)  # a warm-up shorter than a step ends at once
     t = step / max(total_steps, 1)
     if cfg.name == "constant":
         return 1.0
@@ -50,12 +50,17 @@ def lr_factor(step: int, cfg: ScheduleConfig, steps_per_epoch: int, total_steps:
 
 
 def _one_cycle(step: int, pct_start: float, total_steps: int) -> float:
+    """torch's OneCycleLR factor; a warm-up of less than one step (pct_start x total_steps
+    <= 1: short runs) starts at the peak, and a single step uses the peak."""
     lo, hi, end = 1 / 25, 1.0, 1 / 25 / 1e4
     up = float(pct_start * total_steps) - 1
+    if up <= 0:  # no warm-up step: torch would divide by zero at up == 0
+        up = 0.0
     if step <= up:
-        a, b, t = lo, hi, step / up
+        a, b, t = lo, hi, (step / up if up > 0 else 1.0)
     else:
-        a, b, t = hi, end, (step - up) / (total_steps - 1 - up)
+        span = total_steps - 1 - up
+        a, b, t = hi, end, (min((step - up) / span, 1.0) if span > 0 else 1.0)
     return b + (a - b) / 2 * (math.cos(math.pi * t) + 1)
 
 

@@ -16,6 +16,7 @@ def runs_root() -> Path:
 
 
 def new_run_dir(recipe_name: str) -> Path:
+    """A fresh ``runs/<recipe>/<timestamp>[-i]`` path (not created)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = runs_root() / recipe_name / stamp
     path, i = base, 1
@@ -34,7 +35,14 @@ def latest_run() -> Path:
     if not pointer.is_file():
         raise HyperError(f"no run found ({pointer} is missing): train one with "
                          "`hyper train --recipe fmnist-quick` or pass --checkpoint")
-    run = Path(pointer.read_text().strip())
+    try:
+        text = pointer.read_bytes().decode("utf-8").strip()
+    except (UnicodeDecodeError, OSError):
+        text = ""
+    if not text or "\0" in text or "\n" in text:
+        raise HyperError(f"{pointer} does not hold a run folder path (damaged?); pass "
+                         "--checkpoint, or train again to rewrite it")
+    run = Path(text)
     if not (run / "checkpoint.pt").is_file():
         raise HyperError(f"the latest run {run} has no checkpoint.pt; pass --checkpoint")
     return run

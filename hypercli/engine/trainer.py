@@ -1,9 +1,13 @@
 """``train(recipe) -> metrics``: the training loop every command, test and notebook shares.
 
 One run directory holds ``recipe.yaml`` (the resolved recipe), ``metrics.jsonl`` (one line
-per epoch), ``checkpoint.pt`` (after every epoch, atomically; also on Ctrl-C) and
-``summary.json``. Runs resume exactly from their checkpoint: the batch order and the
-augmentation of every batch are seeded, and the RNG states are saved.
+per epoch), ``checkpoint.pt`` (after every epoch, atomically; also on Ctrl-C and SIGTERM)
+and ``summary.json``. Runs resume exactly from their checkpoint: the batch order and the
+augmentation of every batch are seeded, and the RNG states are saved. Ctrl-C and SIGTERM
+take effect between two steps (``hypercli.engine.stop``); one process at a time holds a
+run directory (``hypercli.engine.lock``); non-finite weights stop the run and are never
+checkpointed (``hypercli.engine.guard``); ``--resume --set`` applies or refuses each
+change (``hypercli.engine.resume``).
 Under ``torchrun`` the model is wrapped in DistributedDataParallel and rank 0 writes.
 """
 
@@ -23,16 +27,28 @@ from torch import nn
 
 from hypercli.data import BatchLoader, Splits, load_data
 from hypercli.engine import distributed as D
-from hypercli.engine.checkpoint import FILENAME, read_checkpoint, save_checkpoint
+from hypercli.engine import guard
+from hypercli.engine.checkpoint import (
+    FILENAME,
+    RESUME_KEYS,
+    checkpoint_file,
+    load_weights,
+    read_checkpoint,
+    require_keys,
+    save_checkpoint,
+)
 from hypercli.engine.evaluate import evaluate
-from hypercli.engine.io import atomic_write_text
+from hypercli.engine.io import atomic_write_text, make_dirs, remove_stale_temps
+from hypercli.engine.lock import RunLock
 from hypercli.engine.optim import build_optimizer, build_scheduler
 from hypercli.engine.progress import training_progress
+from hypercli.engine.resume import apply_optimizer_settings, check_changes, recipe_changes
 from hypercli.engine.runs import mark_latest, new_run_dir
-from hypercli.errors import DivergenceError, HyperError
+from hypercli.engine.stop import StopRequest
+from hypercli.errors import DivergenceError, HyperError, NonFiniteError
 from hypercli.models import Net, count_parameters, create_model
 from hypercli.nn.regularizer import Regularizer
-from hypercli.recipe import Recipe, save_recipe
+from hypercli.recipe import Recipe, ignored_settings, save_recipe
 from hypercli.registry import REGULARIZERS
 
 
@@ -75,6 +91,13 @@ def build_adversary(recipe: Recipe, model: nn.Module):
                          random_start=adv.random_start)
 
 
+RUN_FILES = [FILENAME, "metrics.jsonl", "summary.json", "recipe.yaml"]
+
+
+class _Stop(Exception):
+    """A stop request (signal) seen at a step boundary."""
+
+
 class _EpochStats:
     """Running sums of one epoch (restored on a mid-epoch resume)."""
 
@@ -94,6 +117,12 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     ``out_dir``: the run directory (default ``runs/<recipe>/<timestamp>``).
     ``resume``: continue from ``out_dir/checkpoint.pt``.
     ``device``: ``auto``/``cpu``/``cuda``; default ``recipe.train.device``.
+
+    Ctrl-C or SIGTERM: the current step finishes, a checkpoint is written, and the summary
+    says ``interrupted`` with the ``signal`` and the ``exit_code`` (128 + its number).
+    Raises ``HyperError`` for bad input, another process holding ``out_dir``, or a
+    ``--resume`` whose recipe changes what a run cannot change; ``DivergenceError`` when
+    the loss, the weights or an evaluation loss stop being finite.
     """
     console = console or Console(stderr=True)
     t_start = time.perf_counter()
@@ -110,6 +139,9 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
         torch.distributed.broadcast_object_list(box, src=0)
         run_dir = Path(box[0])
     ckpt_path = run_dir / FILENAME
+    if dist.main:
+        for line in ignored_settings(recipe):
+            console.print(f"[yellow]warning:[/] {line}")
     if not resume and dist.main and ckpt_path.exists():
         raise HyperError(f"{run_dir} already holds a run; add --resume to continue it "
                          "or choose another --out")
@@ -134,24 +166,68 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                          rank=dist.rank, world=dist.world, drop_last=False)
     steps_per_epoch = len(loader)
     total_steps = math.ceil(tc.epochs * steps_per_epoch)
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
     scheduler = build_scheduler(optimizer, recipe.schedule, steps_per_epoch, total_steps)
 
+    if resume:
+        checkpoint_file(ckpt_path)  # a missing checkpoint fails before anything is created
+    lock = RunLock(run_dir)
+    if dist.main:  # one process per run directory, from here to the end of the run
+        make_dirs(run_dir)
+        lock.acquire()
+        if not resume and ckpt_path.exists():  # another run finished here meanwhile
+            lock.release()
+            raise HyperError(f"{run_dir} already holds a run; add --resume to continue it "
+                             "or choose another --out")
+        remove_stale_temps(run_dir, RUN_FILES)  # left by a write that was killed
+    try:
+        return _train_locked(recipe, out_dir, resume, console, progress, t_start, dev, dist,
+                             run_dir, data, model, regularizers, optimizer, scheduler, loader,
+                             total_steps)
+    finally:
+        lock.release()
+
+
+def _train_locked(recipe: Recipe, out_dir: str | Path | None, resume: bool, console: Console,
+                  progress: bool, t_start: float, dev: torch.device, dist: D.Dist,
+                  run_dir: Path, data: Splits, model: Net,
+                  regularizers: list[tuple[str, Regularizer]],
+                  optimizer: torch.optim.Optimizer,
+                  scheduler: torch.optim.lr_scheduler.LambdaLR, loader: BatchLoader,
+                  total_steps: int) -> dict[str, Any]:
+    """The training loop proper, run while this process holds the run directory's lock."""
+    tc = recipe.train
+    ckpt_path = run_dir / FILENAME
+    steps_per_epoch = len(loader)
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
     epoch, batch, step, history = 0, 0, 0, []
     stats = _EpochStats()
     if resume:
         state = read_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        require_keys(state, ckpt_path, RESUME_KEYS)
+        load_weights(model, state["model"], str(ckpt_path),
+                     "the model of a run cannot change shape on resume; start a new run "
+                     "with another --out")
+        changes = recipe_changes(state["recipe"], recipe)
+        check_changes(changes, f"--resume {run_dir}")
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise HyperError(f"{ckpt_path}: the optimizer state does not fit the recipe: "
+                             f"{str(exc).strip()[:160]}") from None
         epoch, batch, step = state["epoch"], state["batch"], state["step"]
+        if changes:
+            apply_optimizer_settings(optimizer, scheduler, recipe)
+            if dist.main:
+                shown = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
+                console.print(f"resuming at step {step} with changed settings: {shown}")
+                save_recipe(recipe, run_dir / "recipe.yaml")  # the recipe now in use
         history = list(state["history"])
         stats = _EpochStats(state["epoch_stats"])
         torch.set_rng_state(state["rng"]["torch"])
         if dev.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], dev)
     elif dist.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run_dir / "recipe.yaml")
     if dist.main and out_dir is None:
         mark_latest(run_dir)
@@ -173,6 +249,8 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     def checkpoint(ep: int, b: int) -> None:
         if not dist.main:
             return
+        guard.check_weights(bare, f"at epoch {ep + 1}, step {b}" if b else
+                            f"after epoch {ep}", ckpt_path)
         save_checkpoint(ckpt_path, {
             "recipe": recipe.to_dict(), "data": data_meta(data),
             "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
@@ -186,13 +264,23 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
         where = f"{dev}" + (f" x {dist.world} processes" if dist.enabled else "")
         console.print(f"[bold]{recipe.name}[/]: {count_parameters(bare):,} parameters, "
                       f"{len(data.train):,} training images, {where} -> {run_dir}")
+    def stop_requested() -> bool:
+        if not dist.enabled:
+            return stop.requested
+        return D.all_reduce_sum([float(stop.requested)], dev, dist)[0] > 0  # ranks agree
+
     bar = training_progress(console, enabled=progress and dist.main)
     bar.start()
     task = None
+    stop = StopRequest().__enter__()
     try:
         while step < total_steps:
+            if stop_requested():
+                raise _Stop
             loader.set_epoch(epoch)
-            n_steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+            # the steps of this epoch: to its end, or to the run's end (a resume with more
+            # train.epochs after a fractional last epoch continues at the next epoch)
+            n_steps = batch + min(steps_per_epoch - batch, total_steps - step)
             task = bar.add_task(f"epoch {epoch + 1}/{n_epochs}", total=n_steps, completed=batch,
                                 loss=0.0, acc=0.0, ips=0.0)
             net.train()
@@ -238,11 +326,22 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                     bar.update(task, completed=batch, loss=stats.s["loss"] / stats.s["n"],
                                acc=stats.s["correct"] / stats.s["n"],
                                ips=stats.s["n"] * dist.world / max(el, 1e-9))
+                if batch < n_steps and stop_requested():  # a step boundary inside the epoch
+                    stats.add("seconds", time.perf_counter() - t0)
+                    raise _Stop
             stats.add("seconds", time.perf_counter() - t0)
             record = _epoch_record(epoch, stats, step, optimizer, bare, dist, dev)
+            if dist.main:
+                guard.check_weights(bare, f"after epoch {epoch + 1}", ckpt_path)
             if tc.eval_every and ((epoch + 1) % tc.eval_every == 0) or step >= total_steps:
                 if dist.main:
-                    record.update(_eval_record(bare, data, dev, recipe))
+                    try:
+                        record.update(_eval_record(bare, data, dev, recipe))
+                    except NonFiniteError as exc:
+                        raise DivergenceError(f"training diverged after epoch {epoch + 1}: "
+                                              f"{exc}; {guard.kept(ckpt_path)}. "
+                                              f"{guard.ADVICE_TEXT}") from None
+                    guard.check_record(record, f"after epoch {epoch + 1}", ckpt_path)
             history.append(record)
             epoch, batch, stats = epoch + 1, 0, _EpochStats()
             checkpoint(epoch, 0)
@@ -252,16 +351,18 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                            + (f"test {record['test_accuracy']:.2%}" if "test_accuracy" in record
                               else ""))
             D.barrier(dist)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stop):
         bar.stop()
-        stats.add("seconds", 0.0)
         checkpoint(epoch, batch)
         if dist.main:
-            console.print(f"[yellow]interrupted[/] at epoch {epoch + 1}, step {batch}; "
+            what = stop.name or "SIGINT"
+            console.print(f"[yellow]stopped by {what}[/] at epoch {epoch + 1}, step {batch}; "
                           f"checkpoint saved. Resume with: hyper train --resume --out {run_dir}")
-        return {"interrupted": True, "run_dir": str(run_dir), "epoch": epoch, "batch": batch}
+        return {"interrupted": True, "run_dir": str(run_dir), "epoch": epoch, "batch": batch,
+                "signal": stop.name or "SIGINT", "exit_code": stop.exit_code}
     finally:
         bar.stop()
+        stop.__exit__(None, None, None)
 
     last = history[-1] if history else {}
     train_seconds = sum(h["seconds"] for h in history)

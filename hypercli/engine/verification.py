@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hypercli.checks import require_finite
 from hypercli.errors import HyperError
 
 
@@ -123,7 +124,14 @@ def verification(embeddings: np.ndarray | torch.Tensor, labels: np.ndarray | tor
         raise HyperError(f"verification: embeddings {emb.shape} and labels {lab.shape} differ")
     if pairs < 2 * folds:
         raise HyperError(f"verification: {pairs} pairs are too few for {folds} folds")
+    bad_far = [f for f in far if not 0.0 <= f <= 1.0]
+    if bad_far:
+        raise HyperError(f"verification: a false accept rate lies in [0, 1], got {bad_far[0]}")
+    require_finite(emb, "verification: the embeddings",
+                   "the model's features are not finite (check its weights)")
     index, is_same = draw_pairs(lab, pairs, seed)
+    if is_same.all() or not is_same.any():
+        raise HyperError("verification needs both same-class and different-class pairs")
     scores = cosine_scores(emb, index)
     fold = fold_ids(is_same, folds, seed)
     accs, thresholds = [], []

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from hypercli.errors import HyperError
 from hypercli.mhe.kernels import Kernel, parse_kernel
 
 NORM_EPS = 1e-4  # the authors' sqrt(Σ w² + 1e-4)
@@ -29,9 +30,19 @@ CHUNK_ELEMENTS = 1 << 22  # Gram entries per block (16 MiB in float32)
 
 
 def normalize_filters(weight: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
-    """(N, ...) -> (N, D) rows w_i / sqrt(||w_i||² + eps)."""
+    """(N, ...) -> (N, D) rows w_i / sqrt(||w_i||² + eps), eps >= 0.
+
+    A row with ||w_i||² + eps = 0 (a zero filter at eps = 0) has no direction: it maps to
+    the zero vector, with a zero gradient, instead of 0/0 = NaN.
+    """
+    if not 0.0 <= eps < float("inf"):
+        raise HyperError(f"the normalization eps must be a finite number >= 0, got {eps}")
     w = weight.reshape(weight.shape[0], -1)  # (N, D)
-    return w * torch.rsqrt((w * w).sum(1, keepdim=True) + eps)
+    sq = (w * w).sum(1, keepdim=True) + eps
+    pos = sq > 0
+    inv = torch.where(pos, torch.rsqrt(torch.where(pos, sq, torch.ones_like(sq))),
+                      torch.zeros_like(sq))
+    return w * inv
 
 
 def pair_count(n: int, half_space: bool = False) -> int:
@@ -120,8 +131,9 @@ def hyperspherical_energy(
             positive real / "a<real>"; see ``hypercli.mhe.kernels``.
         half_space: use the 2N vectors [W, -W] (half-space MHE), so that collinear filters
             pointing in opposite directions are penalized too.
-        eps: added to ||w||² before the square root (1e-4 in the authors' code; 0 for
-            exact unit vectors).
+        eps: added to ||w||² before the square root, >= 0 (1e-4 in the authors' code; 0
+            for exact unit vectors; a zero filter then counts as the zero vector, so the
+            energy and its gradient stay finite).
         chunk_elements: Gram entries computed at once.
 
     Returns:

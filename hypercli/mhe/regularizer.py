@@ -83,6 +83,8 @@ class MHE(Regularizer):
             raise HyperError(f"mhe layers={layers!r}: use all, hidden or classifier")
         if lam < 0 or (hidden_weight or 0) < 0 or (output_weight or 0) < 0:
             raise HyperError("mhe weights (lam, hidden_weight, output_weight) must be >= 0")
+        if not 0.0 <= float(eps) < float("inf"):
+            raise HyperError(f"mhe eps={eps}: use a finite number >= 0")
         hw, ow = default_weights(self.s)
         self.layers = layers
         self.half_space = bool(half_space)

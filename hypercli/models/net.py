@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hypercli.checks import require_unit_interval
 from hypercli.losses.base import MarginHead
 
 
@@ -46,6 +47,8 @@ class Net(nn.Module):
         return self.embed(self.body(self.normalize(x)))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        if not self.training:  # inference and attacks: the documented domain, checked
+            require_unit_interval(x, "the model's input images")
         f = self.features(x)
         if labels is None:
             return self.head.logits(f)
