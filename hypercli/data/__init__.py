@@ -15,4 +15,5 @@ from hypercli.data.build import build_data
 from hypercli.data.loader import BatchLoader
 from hypercli.data.prepare import load_data, load_raw, load_split
 
-__all__ = ["BatchLoader", "build_data", "RawDataset", "Split", "Splits", "load_data", "load_raw", "load_split"]
+__all__ = ["BatchLoader", "RawDataset", "Split", "Splits", "build_data", "load_data", "load_raw",
+           "load_split"]

@@ -38,8 +38,14 @@ from itertools import islice
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
-from torch.utils.data import get_worker_info
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+    Sampler,
+    get_worker_info,
+)
 
 from hypercli.data.base import Split
 from hypercli.data.readers.base import IndexReader, Reader, ShardReader

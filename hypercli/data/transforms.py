@@ -18,7 +18,11 @@ from hypercli.errors import HyperError
 from hypercli.recipe import DataConfig
 
 
-def train_transform(cfg: DataConfig) -> v2.Compose:
+def _compose(t: list) -> v2.Transform:
+    return v2.Compose(t) if t else v2.Identity()
+
+
+def train_transform(cfg: DataConfig) -> v2.Transform:
     size, t = cfg.image_size, []
     if "random-resized-crop" in cfg.augment:
         if size is None:
@@ -34,14 +38,14 @@ def train_transform(cfg: DataConfig) -> v2.Compose:
             t.append(v2.RandomCrop(size, padding=cfg.pad, fill=0))
     if "flip" in cfg.augment:
         t.append(v2.RandomHorizontalFlip())
-    return v2.Compose(t)
+    return _compose(t)
 
 
-def eval_transform(cfg: DataConfig) -> v2.Compose:
+def eval_transform(cfg: DataConfig) -> v2.Transform:
     size = cfg.image_size
     if size is None:
-        return v2.Compose([])
-    return v2.Compose([v2.Resize(math.floor(size / cfg.crop_pct), antialias=True),
+        return v2.Identity()
+    return _compose([v2.Resize(math.floor(size / cfg.crop_pct), antialias=True),
                        v2.CenterCrop(size)])
 
 

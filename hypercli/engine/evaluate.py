@@ -28,6 +28,22 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str =
     return torch.cat(out) if out else torch.empty(0)
 
 
+def predict_batches(model: nn.Module, batches, device: torch.device | str = "cpu"
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of ``(uint8 images, labels)`` batches (a split streamed from disk)."""
+    was_training = model.training
+    model.eval()
+    out, labels = [], []
+    try:
+        with torch.no_grad():
+            for x, y in batches:
+                out.append(model(x.to(device).float().div_(255.0)).float().cpu())
+                labels.append(y)
+    finally:
+        model.train(was_training)
+    return torch.cat(out), torch.cat(labels)
+
+
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
              batch_size: int = 1000, num_classes: int | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (inference logits) on a split.
@@ -35,8 +51,11 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
     Returns ``accuracy`` and ``loss`` (plain softmax cross-entropy of the inference
     logits), ``per_class_accuracy`` and ``confusion`` (rows: true class, columns: predicted).
     """
-    logits = predict(model, split.images, device, batch_size)
-    labels = split.labels
+    if isinstance(split, Split):
+        logits = predict(model, split.images, device, batch_size)
+        labels = split.labels
+    else:  # a StreamSplit (hypercli.data.stream): decoded batch by batch
+        logits, labels = predict_batches(model, split.batches(batch_size), device)
     k = num_classes or logits.shape[1]
     pred = logits.argmax(1)
     confusion = torch.zeros(k, k, dtype=torch.long)

@@ -23,7 +23,8 @@ from typing import Any
 
 from hypercli.errors import HyperError
 
-INFO_FILE = "dataset.json"  # class names, channels, mean/std, counts; written by `hyper data export`
+# class names, channels, mean/std, counts; written by `hyper data export`
+INFO_FILE = "dataset.json"
 
 
 class IndexReader:
