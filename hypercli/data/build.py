@@ -15,7 +15,14 @@ import torch
 from hypercli.data.base import Splits
 from hypercli.data.prepare import load_data
 from hypercli.data.readers.base import Found, IndexReader, SubsetReader
-from hypercli.data.stream import IMAGENET_MEAN, IMAGENET_STD, StreamData, StreamSplit, decode
+from hypercli.data.stream import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    StreamData,
+    StreamSplit,
+    decode,
+    decode_pil,
+)
 from hypercli.errors import HyperError
 from hypercli.recipe import DataConfig
 from hypercli.registry import READERS, check_kwargs
@@ -48,9 +55,8 @@ def find(cfg: DataConfig) -> Found:
 
 
 def first_image(reader) -> torch.Tensor:
-    """The first training image, decoded as stored (channels and size of the dataset)."""
-    from torchvision.io import ImageReadMode, decode_image
-
+    """The first training image as uint8 (C, H, W), gray kept gray (the dataset's channels
+    and size)."""
     if isinstance(reader, IndexReader):
         data, _ = reader.read(0)
         where = reader.describe(0)
@@ -66,8 +72,7 @@ def first_image(reader) -> torch.Tensor:
             raise HyperError(f"{where} holds no image member ({', '.join(IMAGE_KEYS)})")
         data = s[key]
     try:
-        return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8),
-                            mode=ImageReadMode.UNCHANGED)
+        return decode(data)
     except Exception as exc:
         raise HyperError(f"{where}: not a readable image ({exc})") from None
 
@@ -104,7 +109,7 @@ def build_stream(cfg: DataConfig, seed: int = 0) -> StreamData:
         raise HyperError("the training split is empty after data.subset/val_split")
     info = found.info
     img = first_image(found.train)
-    channels = int(info.get("channels") or (1 if img.shape[0] in (1, 2) else 3))
+    channels = int(info.get("channels") or img.shape[0])
     if cfg.image_size is None and img.shape[1] != img.shape[2]:
         raise HyperError(f"the images are {img.shape[1]}x{img.shape[2]}, not square; set "
                          "data.image_size to crop them square")
@@ -126,4 +131,4 @@ def build_stream(cfg: DataConfig, seed: int = 0) -> StreamData:
         meta={"dataset": cfg.name, "format": found.format, "root": str(found.root)})
 
 
-__all__ = ["build_data", "build_stream", "decode", "find", "is_streamed"]
+__all__ = ["build_data", "build_stream", "decode", "decode_pil", "find", "is_streamed"]

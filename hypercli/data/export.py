@@ -36,10 +36,16 @@ FORMATS = ("folder", "list", "webdataset", "recordio")
 
 
 def _encode(img: torch.Tensor, image_format: str) -> bytes:
-    from torchvision.io import encode_jpeg, encode_png
+    """uint8 (C, H, W) -> PNG or JPEG (quality 95) bytes, encoded by Pillow."""
+    import io
 
-    out = encode_png(img) if image_format == "png" else encode_jpeg(img, quality=95)
-    return out.numpy().tobytes()
+    from PIL import Image
+
+    a = img.permute(1, 2, 0).numpy()
+    pil = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
+    buf = io.BytesIO()
+    pil.save(buf, "PNG" if image_format == "png" else "JPEG", quality=95)
+    return buf.getvalue()
 
 
 def _split_images(split: Any, limit: int | None) -> Iterator[tuple[torch.Tensor, int]]:

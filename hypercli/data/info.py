@@ -66,6 +66,6 @@ def dataset_info(root: str | Path, fmt: str | None = None, args: dict | None = N
     from hypercli.data.build import first_image
 
     img = first_image(found.train)
-    out["channels"] = int(found.info.get("channels") or (1 if img.shape[0] in (1, 2) else 3))
+    out["channels"] = int(found.info.get("channels") or img.shape[0])
     out["first_image"] = f"{img.shape[2]}x{img.shape[1]}"
     return out

@@ -9,9 +9,10 @@ Every format (``hypercli.data.readers``) ends in the same two pieces:
   ``BatchLoader`` (``set_epoch``, ``len``, ``batches(start)``), float images in [0, 1] on
   the device.
 
-Images are decoded by ``torchvision.io.decode_image`` (libjpeg-turbo / libpng) in
-``data.workers`` persistent worker processes with prefetching and, on CUDA, pinned memory,
-then transformed by ``hypercli.data.transforms`` (torchvision transforms v2).
+Images are decoded by Pillow (libjpeg-turbo, libpng; torchvision's own decoders are
+deprecated since 0.29) in ``data.workers`` persistent worker processes with prefetching and,
+on CUDA, pinned memory, transformed by ``hypercli.data.transforms`` (torchvision transforms
+v2, on the PIL image as torchvision's ImageNet reference does) and batched as uint8.
 
 Order and augmentation are seeded: an index format (folder, list, recordio) draws each
 epoch's permutation with torch's ``DistributedSampler`` from ``(seed, epoch)``, so every
@@ -54,12 +55,34 @@ from hypercli.errors import HyperError
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
-def decode(data: bytes, channels: int) -> torch.Tensor:
-    """Encoded image bytes -> uint8 (channels, H, W); raises on undecodable data."""
-    from torchvision.io import ImageReadMode, decode_image
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=mode)
+
+def decode_pil(data: bytes, channels: int | None = None) -> Any:
+    """Encoded image bytes -> a loaded PIL image, in mode L (1 channel) or RGB (3 channels);
+    ``channels=None`` keeps gray images gray. Raises on undecodable data."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    if channels is None:
+        channels = 1 if img.mode in GRAY_MODES else 3
+    mode = "L" if channels == 1 else "RGB"
+    return img if img.mode == mode else img.convert(mode)
+
+
+def to_uint8(img: Any) -> torch.Tensor:
+    """A PIL image -> uint8 (C, H, W) (a tensor passes through)."""
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    return img if isinstance(img, torch.Tensor) else pil_to_tensor(img)
+
+
+def decode(data: bytes, channels: int | None = None) -> torch.Tensor:
+    """Encoded image bytes -> uint8 (channels, H, W); raises on undecodable data."""
+    return to_uint8(decode_pil(data, channels))
 
 
 def _mix(*values: int) -> int:
@@ -118,14 +141,14 @@ class _Collate:
 def _load(data: bytes, label: int, where: str, channels: int, transform: Any,
           seed: int | None) -> Any:
     try:
-        img = decode(data, channels)
-    except Exception as exc:  # torchvision raises RuntimeError/ValueError on bad bytes
+        img = decode_pil(data, channels)
+    except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError on bad bytes
         return _Bad(f"{where}: not a readable image ({str(exc).splitlines()[0][:120]}); "
                     "replace the file or set data.skip_corrupt=true to skip such images", True)
     if seed is None:
-        return transform(img), label
+        return to_uint8(transform(img)), label
     with _seeded(seed):
-        return transform(img), label
+        return to_uint8(transform(img)), label
 
 
 class _IndexDataset(Dataset):
@@ -191,11 +214,17 @@ class _ShardStream(IterableDataset):
                 yield sample
 
     def _cycle(self, slot: int, slots: int, epoch: int) -> Iterator[Any]:
+        """Passes over the shards, each in a new seeded order and sample buffer (flushed at
+        the end of a pass, so the first pass holds every sample of this reader once)."""
+        import webdataset as wds
+
         for rep in range(1_000_000):
             order = list(self.shards)
             random.Random(_mix(self.seed, epoch, rep)).shuffle(order)
+            rng = random.Random(_mix(self.seed, epoch, slot, rep, 7))
             got = 0
-            for sample in self._pass(order, slot, slots):
+            for sample in wds.shuffle(self.buffer, min(self.buffer, 100), rng=rng)(
+                    self._pass(order, slot, slots)):
                 got += 1
                 yield sample
             if got == 0:
@@ -220,8 +249,6 @@ class _ShardStream(IterableDataset):
         return _load(s[key], label, f"{where}.{key}", self.channels, self.transform, seed)
 
     def __iter__(self) -> Iterator[Any]:
-        import webdataset as wds
-
         info = get_worker_info()
         w, nw = (info.id, info.num_workers) if info is not None else (0, 1)
         epoch = int(self.epoch[0])
@@ -229,10 +256,7 @@ class _ShardStream(IterableDataset):
         try:
             if self.train:
                 quota = self.per_rank // nw + (1 if w < self.per_rank % nw else 0)
-                rng = random.Random(_mix(self.seed, epoch, slot, 7))
-                stream = islice(wds.shuffle(self.buffer, min(self.buffer, 100), rng=rng)(
-                    self._cycle(slot, slots, epoch)), quota)
-                for n, s in enumerate(stream):
+                for n, s in enumerate(islice(self._cycle(slot, slots, epoch), quota)):
                     yield self._sample(s, _mix(self.seed, epoch, slot, n))
             else:
                 for s in self._pass(self.shards, slot, slots):

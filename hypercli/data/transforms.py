@@ -1,4 +1,4 @@
-"""Transforms of streamed images (torchvision transforms v2 on uint8 (C, H, W) tensors).
+"""Transforms of streamed images (torchvision transforms v2 on PIL images or uint8 tensors).
 
 Training: ``random-resized-crop`` is ImageNet's RandomResizedCrop (scale 0.08-1, ratio
 3/4-4/3; Szegedy et al. 2015, torchvision's reference recipe) to ``data.image_size``;
@@ -56,5 +56,6 @@ class _PadCrop(v2.Transform):
         super().__init__()
         self.pad = pad
 
-    def forward(self, x):  # (C, H, W) uint8
-        return v2.RandomCrop(tuple(x.shape[-2:]), padding=self.pad, fill=0)(x)
+    def forward(self, x):  # a PIL image or (C, H, W) uint8
+        h, w = v2.functional.get_size(x)
+        return v2.RandomCrop((h, w), padding=self.pad, fill=0)(x)
