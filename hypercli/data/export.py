@@ -99,9 +99,8 @@ def export_dataset(data: Any, fmt: str, out: str | Path, *, limit: int | None = 
         if fmt == "folder":
             dirs = [tmp / split_name / f"{c:0{len(str(len(names)))}d}-{_safe(name)}"
                     for c, name in enumerate(names)]
-            for d in dirs:
-                d.mkdir(parents=True)
-            for img, label in _split_images(split, limit):
+            for img, label in _split_images(split, limit):  # class folders as used
+                dirs[label].mkdir(parents=True, exist_ok=True)
                 (dirs[label] / f"{n:08d}.{ext}").write_bytes(_encode(img, ext))
                 n += 1
         elif fmt == "list":

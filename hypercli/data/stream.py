@@ -96,13 +96,19 @@ def _mix(*values: int) -> int:
 
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
-    """Draw a sample's augmentation from ``seed`` (in the main process: leave its RNG be)."""
+    """Draw a sample's augmentation (torch's CPU generator, which torchvision's transforms
+    use) from ``seed``; in the main process its state is restored afterwards. Seeds only
+    the CPU generator: ``torch.manual_seed`` also seeds every accelerator and costs ~100x."""
+    gen = torch.default_generator
     if get_worker_info() is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        state = gen.get_state()
+        gen.manual_seed(seed)
+        try:
             yield
+        finally:
+            gen.set_state(state)
     else:
-        torch.manual_seed(seed)
+        gen.manual_seed(seed)
         yield
 
 

@@ -30,7 +30,7 @@ def train_transform(cfg: DataConfig) -> v2.Transform:
                              "(e.g. 224)")
         t.append(v2.RandomResizedCrop(size, antialias=True))
     elif size is not None:
-        t += [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+        t.append(_Fit(size))
     if "crop" in cfg.augment and cfg.pad > 0:
         if size is None:
             t.append(_PadCrop(cfg.pad))
@@ -47,6 +47,19 @@ def eval_transform(cfg: DataConfig) -> v2.Transform:
         return v2.Identity()
     return _compose([v2.Resize(math.floor(size / cfg.crop_pct), antialias=True),
                        v2.CenterCrop(size)])
+
+
+class _Fit(v2.Transform):
+    """Resize the short side to ``size`` and center-crop ``size`` x ``size``; images of that
+    size already pass untouched (no resampling cost)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.fit = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+
+    def forward(self, x):
+        return x if list(v2.functional.get_size(x)) == [self.size] * 2 else self.fit(x)
 
 
 class _PadCrop(v2.Transform):
