@@ -24,6 +24,8 @@ def export(
     root: Annotated[str | None, typer.Option(help="data.root of the source dataset.")] = None,
     limit: Annotated[int | None, typer.Option(
         help="At most N images per split (the first ones).", min=1)] = None,
+    test_limit: Annotated[int | None, typer.Option(
+        help="At most N test images (default: --limit).", min=1)] = None,
     image_format: Annotated[str, typer.Option(help="png (lossless) or jpg (quality 95).")
                             ] = "png",
     shard_size: Annotated[int, typer.Option(help="webdataset: samples per shard.", min=1)
@@ -46,7 +48,8 @@ def export(
         data = build_stream(cfg)
     else:
         data = load_raw(cfg)
-    info = export_dataset(data, format_, out, limit=limit, image_format=image_format,
+    info = export_dataset(data, format_, out, limit=limit, test_limit=test_limit,
+                          image_format=image_format,
                           shard_size=shard_size, source=name)
     if json_out:
         print_json({"out": str(out), **info})

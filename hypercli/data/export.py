@@ -67,11 +67,12 @@ def _safe(name: str) -> str:
 
 
 def export_dataset(data: Any, fmt: str, out: str | Path, *, limit: int | None = None,
-                   image_format: str = "png", shard_size: int = 1000,
+                   test_limit: int | None = None, image_format: str = "png", shard_size: int = 1000,
                    source: str = "") -> dict[str, Any]:
     """Write ``data`` (``Splits``/``StreamData``/``RawDataset``: train and test) to ``out``.
 
-    ``limit``: at most this many images per split (the first ones). Returns the contents
+    ``limit``: at most this many images per split (the first ones); ``test_limit``: for
+    the test split, if given (``limit`` otherwise). Returns the contents
     of the ``dataset.json`` written.
     """
     from hypercli.data.readers.recordio import HEADER, pack_payload, pack_record
@@ -95,18 +96,18 @@ def export_dataset(data: Any, fmt: str, out: str | Path, *, limit: int | None = 
                             "shards": {}}
     for split_name in ("train", "test"):
         split = getattr(data, split_name)
-        n = 0
+        n, lim = 0, (test_limit or limit) if split_name == "test" else limit
         if fmt == "folder":
             dirs = [tmp / split_name / f"{c:0{len(str(len(names)))}d}-{_safe(name)}"
                     for c, name in enumerate(names)]
-            for img, label in _split_images(split, limit):  # class folders as used
+            for img, label in _split_images(split, lim):  # class folders as used
                 dirs[label].mkdir(parents=True, exist_ok=True)
                 (dirs[label] / f"{n:08d}.{ext}").write_bytes(_encode(img, ext))
                 n += 1
         elif fmt == "list":
             (tmp / "images" / split_name).mkdir(parents=True)
             lines = []
-            for img, label in _split_images(split, limit):
+            for img, label in _split_images(split, lim):
                 rel = f"images/{split_name}/{n:08d}.{ext}"
                 (tmp / rel).write_bytes(_encode(img, ext))
                 lines.append(f"{rel} {label}\n")
@@ -116,7 +117,7 @@ def export_dataset(data: Any, fmt: str, out: str | Path, *, limit: int | None = 
             from webdataset import TarWriter
 
             writer, shard = None, -1
-            for img, label in _split_images(split, limit):
+            for img, label in _split_images(split, lim):
                 if n % shard_size == 0:
                     if writer is not None:
                         writer.close()
@@ -131,7 +132,7 @@ def export_dataset(data: Any, fmt: str, out: str | Path, *, limit: int | None = 
             if writer is not None:
                 writer.close()
         else:
-            items = [(_encode(img, ext), label) for img, label in _split_images(split, limit)]
+            items = [(_encode(img, ext), label) for img, label in _split_images(split, lim)]
             n = len(items)
             records: list[bytes] = []
             if split_name == "train":  # insightface: header, images by class, identities
