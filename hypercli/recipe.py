@@ -57,12 +57,21 @@ class DataConfig(_Section):
     subset: int | None = Field(None, gt=0)  # use the first N training images (after shuffle)
     classes: list[int] | None = None  # train/test on these classes only (open-set training)
     val_split: float = Field(0.0, ge=0.0, lt=1.0)  # hold this fraction out of training
-    augment: list[Literal["crop", "flip"]] = Field(default_factory=list)
+    # crop/flip: batched on the device (in memory) or per image; random-resized-crop:
+    # ImageNet's RandomResizedCrop to image_size (formats streamed from disk only)
+    augment: list[Literal["crop", "flip", "random-resized-crop"]] = Field(default_factory=list)
     pad: int = Field(4, ge=0)  # padding of the random crop
     imbalance: Imbalance | None = None
     batch_size: int = Field(128, gt=0)
     eval_batch_size: int = Field(1000, gt=0)
     on_device: bool = True  # on a GPU: keep the dataset there if it fits, else pinned memory
+    # formats streamed from disk (folder, list, webdataset, recordio; hypercli.data.stream)
+    image_size: int | None = Field(None, gt=0)  # crop size; None: the images' stored size
+    crop_pct: float = Field(0.875, gt=0.0, le=1.0)  # eval: resize to image_size/crop_pct
+    workers: int = Field(2, ge=0)  # DataLoader worker processes decoding images
+    skip_corrupt: bool = False  # skip undecodable images (counted per epoch) instead of failing
+    samples_per_epoch: int | None = Field(None, gt=0)  # webdataset; default: all samples
+    shuffle_buffer: int = Field(1000, gt=0)  # webdataset sample buffer
 
 
 class ModelConfig(_Section):

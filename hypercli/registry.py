@@ -166,6 +166,7 @@ CONVS: Registry[type] = Registry("conv operator")
 LINEARS: Registry[type] = Registry("linear operator")
 HEADS: Registry[type] = Registry("loss head")
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
+READERS: Registry[Callable[..., Any]] = Registry("data format")  # streamed from disk
 REGULARIZERS: Registry[type] = Registry("regularizer")
 ATTACKS: Registry[type] = Registry("attack")
 

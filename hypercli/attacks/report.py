@@ -29,7 +29,7 @@ def attack_checkpoint(checkpoint: str | Path, method: str = "fgsm", eps: float =
     (y + 1) mod K.
     """
     from hypercli.attacks import attack_scale, create_attack, robustness
-    from hypercli.data import load_data
+    from hypercli.data import Split, build_data
     from hypercli.engine.checkpoint import load_checkpoint
     from hypercli.engine.distributed import resolve_device
     from hypercli.engine.io import atomic_torch_save
@@ -49,7 +49,9 @@ def attack_checkpoint(checkpoint: str | Path, method: str = "fgsm", eps: float =
     model, recipe = load_checkpoint(checkpoint, dev)
     attack = create_attack(method, model, eps=eps, alpha=alpha, steps=steps,
                            random_start=random_start, targeted=targeted)
-    test = load_data(recipe.data, recipe.seed).test
+    test = build_data(recipe.data, recipe.seed).test
+    if not isinstance(test, Split):  # streamed from disk: the first n images, in memory
+        test = test.head(n)
     n = min(n, len(test))
     x, y = test.floats(0, n), test.labels[:n]  # (N, C, H, W) in [0, 1], (N,)
     result = robustness(model, x, y, attack, batch_size=batch_size, min_norm=min_norm,

@@ -53,6 +53,15 @@ class Splits:
     def image_size(self) -> int:
         return self.train.images.shape[-1]
 
+    def train_loader(self, cfg, seed: int, device: torch.device | str, rank: int = 0,
+                     world: int = 1):
+        """The shuffled, augmented training batches of this rank (``BatchLoader``)."""
+        from hypercli.data.loader import BatchLoader
+
+        return BatchLoader(self.train, cfg.batch_size, shuffle=True, augment=tuple(cfg.augment),
+                           pad=cfg.pad, seed=seed, device=device, on_device=cfg.on_device,
+                           rank=rank, world=world, drop_last=False)
+
 
 @dataclass
 class RawDataset:

@@ -41,6 +41,27 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str =
     return torch.cat(out) if out else torch.empty(0)
 
 
+def predict_batches(model: nn.Module, batches, device: torch.device | str = "cpu",
+                    tta: tuple[str, ...] | list[str] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of ``(uint8 images, labels)`` batches (a split streamed from disk);
+    ``tta`` as in ``predict``."""
+    was_training = model.training
+    model.eval()
+    out, labels = [], []
+    try:
+        with torch.no_grad():
+            for x, y in batches:
+                x = x.to(device).float().div_(255.0)
+                logits = model(x).float()
+                if "flip" in tta:
+                    logits = (logits + model(x.flip(3)).float()) / 2
+                out.append(logits.cpu())
+                labels.append(y)
+    finally:
+        model.train(was_training)
+    return torch.cat(out), torch.cat(labels)
+
+
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
              batch_size: int = 1000, num_classes: int | None = None,
              tta: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
@@ -51,10 +72,13 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
     """
     if len(split) == 0:
         raise HyperError("evaluate: the split holds no images; nothing to measure")
-    logits = predict(model, split.images, device, batch_size, tta=tta)
+    if isinstance(split, Split):
+        logits = predict(model, split.images, device, batch_size, tta=tta)
+        labels = split.labels
+    else:  # a StreamSplit (hypercli.data.stream): decoded batch by batch
+        logits, labels = predict_batches(model, split.batches(batch_size), device, tta)
     require_finite(logits, "the model's logits",
                    "its weights or inputs are not finite; the accuracy would be meaningless")
-    labels = split.labels
     k = num_classes or logits.shape[1]
     pred = logits.argmax(1)
     confusion = torch.zeros(k, k, dtype=torch.long)

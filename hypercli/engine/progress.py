@@ -1,10 +1,12 @@
 """Training progress: a live rich bar on a terminal, complete log lines everywhere else.
 
-Both show the epoch, steps, loss, accuracy and images per second. When the output is not a
-terminal (redirected to a file, CI, a batch scheduler), a live bar would be cut to the
-console's default width and redrawn into the file, so ``LineProgress`` prints one whole
-line every ``interval`` seconds and at the end of every epoch instead. rich has no such
-line mode for ``Progress``, hence the small class here.
+Both show the epoch, steps, loss, accuracy, images per second and the share of the step
+time spent waiting for the data loader (``data``: near 100% means the loader is the
+bottleneck; raise ``data.workers``). When the output is not a terminal (redirected to a
+file, CI, a batch scheduler), a live bar would be cut to the console's default width and
+redrawn into the file, so ``LineProgress`` prints one whole line every ``interval`` seconds
+and at the end of every epoch instead. rich has no such line mode for ``Progress``, hence
+the small class here.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-STATS = "loss {loss:.4f}  acc {acc:.2%}  {ips:.0f} img/s"  # the fields every view shows
+# the fields every view shows; data: the share of the step time spent waiting for the loader
+STATS = "loss {loss:.4f}  acc {acc:.2%}  {ips:.0f} img/s  data {wait:.0%}"
 
 
 def training_progress(console: Console, enabled: bool = True,

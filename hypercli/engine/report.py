@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from hypercli.data import load_data, load_split
+from hypercli.data import Split, build_data, load_split
 from hypercli.engine.checkpoint import load_checkpoint, read_checkpoint
 from hypercli.engine.distributed import resolve_device
 from hypercli.engine.evaluate import evaluate, predict
@@ -22,7 +22,7 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
     dev = resolve_device(device)
     model, recipe = load_checkpoint(checkpoint, dev)
     meta = read_checkpoint(checkpoint)["data"]
-    data = load_data(recipe.data, recipe.seed)
+    data = build_data(recipe.data, recipe.seed)
     part = {"test": data.test, "train": data.train, "val": data.val}[split]
     if part is None:
         raise HyperError("--split val: this run has no validation split (data.val_split is 0)")
@@ -34,6 +34,9 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
     if ver is not None:
         from hypercli.engine.verification import verification
 
+        if not isinstance(data.test, Split):
+            raise HyperError("eval.verification draws pairs from an in-memory dataset; "
+                             f"{recipe.data.name} is streamed from disk")
         pairs_split = load_split(recipe.data, "test", ver.classes)
         feats = predict(model, pairs_split.images, dev, recipe.data.eval_batch_size,
                         features=True)

@@ -25,7 +25,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from hypercli.data import BatchLoader, Splits, load_data
+from hypercli.data import BatchLoader, Splits, build_data
 from hypercli.engine import distributed as D
 from hypercli.engine import guard
 from hypercli.engine.checkpoint import (
@@ -147,7 +147,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
                          "or choose another --out")
 
     torch.manual_seed(recipe.seed)
-    data = load_data(recipe.data, recipe.seed)
+    data = build_data(recipe.data, recipe.seed)  # in memory or streamed from disk
     model: Net = create_model(recipe, data.num_classes, data.in_channels, data.image_size,
                               data.mean, data.std).to(dev)
     if _switch(tc.channels_last, dev):
@@ -160,10 +160,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, resume: bool = Fals
     regularizers = build_regularizers(recipe, model)
     optimizer = build_optimizer(model, recipe.optimizer)
 
-    loader = BatchLoader(data.train, recipe.data.batch_size, shuffle=True,
-                         augment=tuple(recipe.data.augment), pad=recipe.data.pad,
-                         seed=recipe.seed, device=dev, on_device=recipe.data.on_device,
-                         rank=dist.rank, world=dist.world, drop_last=False)
+    loader = data.train_loader(recipe.data, recipe.seed, dev, dist.rank, dist.world)
     steps_per_epoch = len(loader)
     total_steps = math.ceil(tc.epochs * steps_per_epoch)
     scheduler = build_scheduler(optimizer, recipe.schedule, steps_per_epoch, total_steps)
@@ -282,10 +279,12 @@ def _train_locked(recipe: Recipe, out_dir: str | Path | None, resume: bool, cons
             # train.epochs after a fractional last epoch continues at the next epoch)
             n_steps = batch + min(steps_per_epoch - batch, total_steps - step)
             task = bar.add_task(f"epoch {epoch + 1}/{n_epochs}", total=n_steps, completed=batch,
-                                loss=0.0, acc=0.0, ips=0.0)
+                                loss=0.0, acc=0.0, ips=0.0, wait=0.0)
             net.train()
-            t0 = time.perf_counter()
+            t0 = t_data = time.perf_counter()
+            data_wait = 0.0  # seconds spent waiting for the loader in this epoch
             for x, y in loader.batches(batch):
+                data_wait += time.perf_counter() - t_data
                 if batch >= n_steps:
                     break
                 if adversary is not None:
@@ -325,12 +324,21 @@ def _train_locked(recipe: Recipe, out_dir: str | Path | None, resume: bool, cons
                     el = stats.s["seconds"] + time.perf_counter() - t0
                     bar.update(task, completed=batch, loss=stats.s["loss"] / stats.s["n"],
                                acc=stats.s["correct"] / stats.s["n"],
-                               ips=stats.s["n"] * dist.world / max(el, 1e-9))
+                               ips=stats.s["n"] * dist.world / max(el, 1e-9),
+                               wait=data_wait / max(time.perf_counter() - t0, 1e-9))
                 if batch < n_steps and stop_requested():  # a step boundary inside the epoch
                     stats.add("seconds", time.perf_counter() - t0)
                     raise _Stop
+                t_data = time.perf_counter()
             stats.add("seconds", time.perf_counter() - t0)
             record = _epoch_record(epoch, stats, step, optimizer, bare, dist, dev)
+            record["data_wait"] = data_wait / max(time.perf_counter() - t0, 1e-9)
+            skipped = D.all_reduce_sum([float(getattr(loader, "skipped", 0))], dev, dist)[0]
+            if skipped:
+                record["skipped_corrupt"] = int(skipped)
+                if dist.main:
+                    console.print(f"[yellow]epoch {epoch + 1}: skipped {int(skipped)} corrupt "
+                                  "images[/] (data.skip_corrupt)")
             if dist.main:
                 guard.check_weights(bare, f"after epoch {epoch + 1}", ckpt_path)
             if tc.eval_every and ((epoch + 1) % tc.eval_every == 0) or step >= total_steps:

@@ -53,7 +53,7 @@ def render_features(paths: list[PathLike], out: PathLike, split: str = "test",
     """
     import torch
 
-    from hypercli.data import load_data
+    from hypercli.data import Split, build_data
     from hypercli.engine.distributed import resolve_device
     from hypercli.viz.angles import class_angles
     from hypercli.viz.features import FeatureSet, collect_features, plot_compare, plot_features
@@ -71,12 +71,14 @@ def render_features(paths: list[PathLike], out: PathLike, split: str = "test",
                                        _labels(files, [r.name for r in recipes]), strict=True):
         key = json.dumps([recipe.data.model_dump(mode="json"), recipe.seed], sort_keys=True)
         if key not in cache:
-            cache[key] = load_data(recipe.data, recipe.seed)
+            cache[key] = build_data(recipe.data, recipe.seed)
         data = cache[key]
         part = getattr(data, split)
         if part is None:
             raise HyperError(f"{f}: its recipe has no {split} split (data.val_split is 0); "
                              f"use --split test")
+        if not isinstance(part, Split):  # streamed from disk: the first n images, in memory
+            part = part.head(n)
         feats, labels = collect_features(model, part.images, part.labels, n, str(dev))
         head = getattr(model, "head", None)
         weights, acc = None, None

@@ -16,7 +16,7 @@ from hypercli.engine.progress import LineProgress, training_progress
 from tests.conftest import tiny_tree
 
 LINE = re.compile(r"^epoch (\d)/2 test \d+\.\d\d%  8/8  loss \d+\.\d{4}  acc \d+\.\d\d%  "
-                  r"\d+ img/s  \d:\d\d:\d\d$")
+                  r"\d+ img/s  data \d+%  \d:\d\d:\d\d$")
 
 
 def test_a_terminal_gets_the_live_bar_a_file_gets_lines():
@@ -28,15 +28,15 @@ def test_a_terminal_gets_the_live_bar_a_file_gets_lines():
 def test_line_progress_prints_whole_lines_on_description_and_interval():
     buf = io.StringIO()
     bar = LineProgress(Console(file=buf, width=40), interval=3600.0)
-    task = bar.add_task("epoch 1/3", total=500, loss=0.0, acc=0.0, ips=0.0)
+    task = bar.add_task("epoch 1/3", total=500, loss=0.0, acc=0.0, ips=0.0, wait=0.0)
     bar.update(task, completed=250, loss=1.23456, acc=0.5, ips=1234.4)  # within the interval
     assert buf.getvalue() == ""
-    bar.update(task, completed=500, loss=0.5, acc=0.875, ips=2000.0)
+    bar.update(task, completed=500, loss=0.5, acc=0.875, ips=2000.0, wait=0.125)
     bar.update(task, description="epoch 1/3 test 91.23%")
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1  # one whole line although the console is 40 columns wide
     assert lines[0].startswith("epoch 1/3 test 91.23%  500/500  loss 0.5000  acc 87.50%  "
-                               "2000 img/s  0:00:0")
+                               "2000 img/s  data 12%  0:00:0")
     bar.interval = 0.0
     bar.update(task, completed=500)
     assert len(buf.getvalue().splitlines()) == 2
