@@ -28,22 +28,12 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str =
     return torch.cat(out) if out else torch.empty(0)
 
 
-def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
-    """Fraction of rows whose label is among the ``k`` largest logits (ties: torch.topk's
-    order). logits (N, K), labels (N,)."""
-    if len(labels) == 0:
-        return 0.0
-    top = logits.topk(min(k, logits.shape[1]), dim=1).indices  # (N, k)
-    return float((top == labels[:, None]).any(1).double().mean())
-
-
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
              batch_size: int = 1000, num_classes: int | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (inference logits) on a split.
 
-    Returns ``accuracy`` (top-1) and ``loss`` (plain softmax cross-entropy of the inference
-    logits), ``per_class_accuracy`` and ``confusion`` (rows: true class, columns: predicted),
-    and ``top5_accuracy`` when there are more than 5 classes (ImageNet's second number).
+    Returns ``accuracy`` and ``loss`` (plain softmax cross-entropy of the inference
+    logits), ``per_class_accuracy`` and ``confusion`` (rows: true class, columns: predicted).
     """
     logits = predict(model, split.images, device, batch_size)
     labels = split.labels
@@ -59,6 +49,15 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
         "per_class_accuracy": per_class,
         "confusion": confusion.tolist(),
     }
-    if k > 5:
+    if k > 5:  # ImageNet's second number; meaningless with 5 classes or fewer
         out["top5_accuracy"] = topk_accuracy(logits, labels, 5)
     return out
+
+
+def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+    """Fraction of rows whose label is among the ``k`` largest logits (ties: torch.topk's
+    order). logits (N, K), labels (N,)."""
+    if len(labels) == 0:
+        return 0.0
+    top = logits.topk(min(k, logits.shape[1]), dim=1).indices  # (N, k)
+    return float((top == labels[:, None]).any(1).double().mean())
