@@ -161,3 +161,17 @@ def test_dcnet_resnet18_layout():
     flat = create_model(_recipe("dcnet-resnet18", args={"pool": "flatten"}), 10, 3, 64)
     assert flat.feature_dim == 1024 * 2 * 2
     assert flat(torch.rand(2, 3, 64, 64)).shape == (2, 10)
+
+
+def test_hyper_list_shows_the_new_models():
+    import json
+
+    from typer.testing import CliRunner
+
+    from hypercli.cli.main import app
+
+    res = CliRunner().invoke(app, ["list", "--json"])
+    assert res.exit_code == 0, res.output
+    models = json.loads(res.stdout)["models"]
+    assert {"torchvision/<name>", "timm/<name>", "dcnet-resnet18"} <= set(models)
+    assert "pip install timm" in models["timm/<name>"]
