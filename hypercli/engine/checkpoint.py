@@ -69,7 +69,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     recipe = build_recipe(state["recipe"], f"{path} (stored recipe)")
     meta = state["data"]
     model = create_model(recipe, meta["num_classes"], meta["in_channels"], meta["image_size"],
-                         meta["mean"], meta["std"])
+                         meta["mean"], meta["std"], pretrained=False)  # the weights are here
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -175,3 +175,32 @@ def test_hyper_list_shows_the_new_models():
     models = json.loads(res.stdout)["models"]
     assert {"torchvision/<name>", "timm/<name>", "dcnet-resnet18"} <= set(models)
     assert "pip install timm" in models["timm/<name>"]
+
+
+def test_a_run_from_pretrained_weights_reloads_offline(tmp_path, monkeypatch):
+    """Training fetches the weights once; the checkpoint brings its own, so eval needs no
+    internet and no cache."""
+    from hypercli.engine.checkpoint import load_checkpoint
+    from hypercli.engine.trainer import train
+    from hypercli.recipe import build_recipe
+    from tests.conftest import tiny_tree
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    url = tvm.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
+    torch.save(tvm.squeezenet1_1(weights=None).state_dict(), cache / url.rsplit("/", 1)[1])
+    tree = tiny_tree(model={"name": "torchvision/squeezenet1_1", "args": {"weights": "DEFAULT"},
+                            "conv": "sphere"}, train={"epochs": 1, "device": "cpu"})
+    tree["data"]["args"].update(channels=3, image_size=32, train_size=64, test_size=32)
+    summary = train(build_recipe(tree), out_dir=tmp_path / "run", progress=False)
+    for f in cache.iterdir():
+        f.unlink()
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    model, _ = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert isinstance(model.body.features[0], SphereConv2d)
+    assert summary["test_accuracy"] is not None
