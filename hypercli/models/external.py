@@ -110,23 +110,34 @@ def adapt_stem(model: nn.Module, in_channels: int) -> None:
     setattr(parent, path.rpartition(".")[2], new)
 
 
-def _probe(body: nn.Module, in_channels: int, image_size: int, what: str) -> None:
-    """One image through ``body`` (eval mode): a network that cannot run on the data's
-    image size says so now, with the fix, rather than in the first training step."""
-    was = body.training
-    body.eval()
+def convert_checked(body: nn.Module, conv: Callable[..., nn.Module],
+                    linear: Callable[..., nn.Module], in_channels: int, image_size: int,
+                    what: str) -> nn.Module:
+    """``convert`` with one image through the result: a network that cannot run on the
+    data's image size says so now, with the fix, rather than in the first training step;
+    layers whose parent bypasses their forward stay plain (``convert(example=...)``)."""
+    x = torch.rand(1, in_channels, image_size, image_size)
+    seen: dict[str, torch.Tensor] = {}
+    hook = body.register_forward_hook(lambda m, i, o: seen.update(out=o))
     try:
-        with torch.no_grad():
-            out = body(torch.zeros(1, in_channels, image_size, image_size))
+        body = convert(body, conv=conv, linear=linear, example=x)
+        if "out" not in seen:  # nothing to convert: convert ran no example
+            was = body.training
+            body.eval()
+            with torch.no_grad():
+                body(x)
+            body.train(was)
     except (RuntimeError, ValueError, AssertionError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise HyperError(f"{what} cannot run on {image_size}px images ({first}); set "
                          "model.args.input_size (e.g. 224) to resize them inside the model"
                          ) from None
     finally:
-        body.train(was)
+        hook.remove()
+    out = seen["out"]
     if out.dim() != 2:
         raise HyperError(f"{what}: its features have shape {tuple(out.shape)}, expected (B, D)")
+    return body
 
 
 def _torchvision_weights(name: str, weights: str) -> Any:
@@ -188,8 +199,8 @@ def torchvision_body(name: str, in_channels: int, image_size: int,
     width = strip_classifier(model, name)
     adapt_stem(model, in_channels)
     body: nn.Module = model if input_size is None else nn.Sequential(Resize(input_size), model)
-    _probe(body, in_channels, image_size, f"torchvision/{name}")
-    return convert(body, conv=conv, linear=linear), width
+    return convert_checked(body, conv, linear, in_channels, image_size,
+                           f"torchvision/{name}"), width
 
 
 def timm_body(name: str, in_channels: int, image_size: int,
@@ -212,8 +223,7 @@ def timm_body(name: str, in_channels: int, image_size: int,
                             if weights else "")) from None
     width = int(model.num_features)
     body: nn.Module = model if input_size is None else nn.Sequential(Resize(input_size), model)
-    _probe(body, in_channels, image_size, f"timm/{name}")
-    return convert(body, conv=conv, linear=linear), width
+    return convert_checked(body, conv, linear, in_channels, image_size, f"timm/{name}"), width
 
 
 def _resolve_torchvision(name: str) -> Callable[..., tuple[nn.Module, int]]:

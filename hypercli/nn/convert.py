@@ -20,6 +20,7 @@ attach to any converted model.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -122,7 +123,7 @@ def _functional_children(module: nn.Module) -> set[str]:
 
 def convert(model: nn.Module, conv: Operator = None, linear: Operator = None,
             conv_args: dict[str, Any] | None = None, linear_args: dict[str, Any] | None = None,
-            skip: Iterable[str] = ()) -> nn.Module:
+            skip: Iterable[str] = (), example: torch.Tensor | None = None) -> nn.Module:
     """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` by the given operators.
 
     Args:
@@ -135,6 +136,11 @@ def convert(model: nn.Module, conv: Operator = None, linear: Operator = None,
         conv_args, linear_args: keyword arguments of the operators (``{"angle": "linear"}``).
         skip: qualified module names (``"fc"``, ``"features.0.0"``) to leave as they are,
             with everything below them.
+        example: an input batch; if given, the converted model runs on it once (no grad,
+            eval mode) and every converted layer whose ``forward`` never ran is put back as
+            it was, with a warning naming it: a parent that uses the layer's weight directly
+            (Swin's attention calls ``F.linear(x, self.qkv.weight)``) would otherwise keep
+            computing the plain operation with a converted layer that does nothing.
 
     Every geometry argument of each layer is kept (shapes, stride, padding, dilation,
     groups, padding mode, bias), its weight and bias are copied (the operators normalize
@@ -156,6 +162,8 @@ def convert(model: nn.Module, conv: Operator = None, linear: Operator = None,
     if conv_f is None and linear_f is None:
         return model
 
+    replaced: list[tuple[nn.Module, str, nn.Module, nn.Module, str]] = []
+
     def walk(module: nn.Module, name: str, functional: bool) -> nn.Module:
         if name in skipped or functional:
             return module
@@ -169,6 +177,35 @@ def convert(model: nn.Module, conv: Operator = None, linear: Operator = None,
             new = walk(child, full, child_name in inner)
             if new is not child:
                 setattr(module, child_name, new)
+                replaced.append((module, child_name, child, new, full))
         return module
 
-    return walk(model, "", False)
+    out = walk(model, "", False)
+    if example is not None and replaced:
+        _restore_unused(out, replaced, example)
+    return out
+
+
+def _restore_unused(model: nn.Module, replaced: list, example: torch.Tensor) -> None:
+    """Put back every converted layer whose forward does not run on ``example``."""
+    called: set[int] = set()
+    hooks = [new.register_forward_pre_hook(lambda m, _: called.add(id(m)))
+             for _, _, _, new, _ in replaced]
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    unused = [(parent, child_name, old, name) for parent, child_name, old, new, name
+              in replaced if id(new) not in called]
+    for parent, child_name, old, _ in unused:
+        setattr(parent, child_name, old)
+    if unused:
+        names = [u[3] for u in unused]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        warnings.warn(f"convert: {len(names)} layers ({shown}) are used by their parent "
+                      "without their forward; they stay as they were", stacklevel=3)

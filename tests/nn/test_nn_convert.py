@@ -191,3 +191,22 @@ def test_unknown_operator_and_arguments():
         convert(nn.Conv2d(1, 1, 1), conv="spheer")
     with pytest.raises(HyperError, match="takes no argument 'angel'"):
         convert(nn.Conv2d(1, 1, 1), conv="sphere", conv_args={"angel": "linear"})
+
+
+def test_layers_whose_forward_never_runs_are_put_back_with_an_example():
+    class Functional(nn.Module):  # as Swin's attention: the weight used without the layer
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(torch.nn.functional.linear(x, self.proj.weight, self.proj.bias))
+
+    model = Functional()
+    proj = model.proj
+    with pytest.warns(UserWarning, match=r"1 layers \(proj\) are used by their parent"):
+        convert(model, linear="sphere", example=torch.rand(2, 4))
+    assert model.proj is proj and type(model.out) is SphereLinear
+    plain = convert(Functional(), linear="sphere")  # without an example nothing can tell
+    assert type(plain.proj) is SphereLinear
