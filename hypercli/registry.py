@@ -33,6 +33,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._help: dict[str, str] = {}
+        self._families: dict[str, tuple[Callable[[str], T], str]] = {}
 
     def register(self, name: str, help: str | None = None) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name``; a second use of a name is a bug."""
@@ -47,8 +48,19 @@ class Registry(Generic[T]):
 
         return deco
 
+    def register_family(self, prefix: str, resolve: Callable[[str], T], help: str) -> None:
+        """Names ``<prefix><name>`` resolved on demand by ``resolve(name)`` (which raises
+        ``HyperError`` for an unknown name): components from another library, such as
+        ``torchvision/resnet18``."""
+        if prefix in self._families:
+            raise ValueError(f"{self.kind} family {prefix!r} is registered twice")
+        self._families[prefix] = (resolve, help)
+
     def get(self, name: str) -> T:
         load_all()
+        for prefix, (resolve, _) in self._families.items():
+            if name.startswith(prefix):
+                return resolve(name[len(prefix):])
         try:
             return self._items[name]
         except KeyError:
@@ -64,16 +76,21 @@ class Registry(Generic[T]):
         return factory(*args, **kwargs)  # type: ignore[operator]
 
     def names(self) -> list[str]:
+        """The registered names, then one ``<prefix><name>`` entry per family."""
         load_all()
-        return sorted(self._items)
+        return sorted(self._items) + [f"{p}<name>" for p in sorted(self._families)]
 
     def help(self, name: str) -> str:
         load_all()
+        for prefix, (_, text) in self._families.items():
+            if name == f"{prefix}<name>":
+                return text
         return self._help.get(name, "")
 
     def __contains__(self, name: object) -> bool:
         load_all()
-        return name in self._items
+        return name in self._items or (isinstance(name, str) and any(
+            name.startswith(p) for p in self._families))
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._items)})"

@@ -36,10 +36,15 @@ def evaluate(
 def _print(r: dict) -> None:
     from rich.table import Table
 
+    top5 = f", top-5 {r['top5_accuracy']:.2%}" if "top5_accuracy" in r else ""
     console.print(f"[bold]{r['recipe']}[/] on {r['split']} ({r['n']} images): "
-                  f"accuracy [bold green]{r['accuracy']:.2%}[/], loss {r['loss']:.4f}")
+                  f"accuracy [bold green]{r['accuracy']:.2%}[/]{top5}, loss {r['loss']:.4f}")
     names = r["class_names"]
     conf = r["confusion"]
+    if len(names) > 20:  # ImageNet: 1000 columns help no one on a terminal
+        console.print(f"per-class accuracy and the confusion matrix of {len(names)} classes: "
+                      "see --json")
+        names = []
     table = Table(title="per class (rows: true class, columns: predicted)", title_justify="left")
     table.add_column("class")
     table.add_column("accuracy", justify="right")
@@ -47,7 +52,8 @@ def _print(r: dict) -> None:
         table.add_column(str(j), justify="right")
     for i, name in enumerate(names):
         table.add_row(f"{i} {name}", f"{r['per_class_accuracy'][i]:.2%}", *map(str, conf[i]))
-    console.print(table)
+    if names:
+        console.print(table)
     if "verification" in r:
         v = r["verification"]
         t = Table(title="open-set verification (unseen classes)", title_justify="left")

@@ -109,7 +109,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     meta = state["data"]
     try:
         model = create_model(recipe, meta["num_classes"], meta["in_channels"],
-                             meta["image_size"], meta["mean"], meta["std"])
+                             meta["image_size"], meta["mean"], meta["std"],
+                             pretrained=False)  # the weights are in the checkpoint
     except (TypeError, ValueError) as exc:
         raise HyperError(f"{path}: its data entry does not describe a model: "
                          f"{_first_line(exc)}") from None

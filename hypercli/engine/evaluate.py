@@ -84,10 +84,22 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
     per_class = (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()
-    return {
+    out: dict[str, Any] = {
         "accuracy": float((pred == labels).double().mean()),
         "loss": float(F.cross_entropy(logits, labels)),
         "n": len(labels),
         "per_class_accuracy": per_class,
         "confusion": confusion.tolist(),
     }
+    if k > 5:  # ImageNet's second number; meaningless with 5 classes or fewer
+        out["top5_accuracy"] = topk_accuracy(logits, labels, 5)
+    return out
+
+
+def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+    """Fraction of rows whose label is among the ``k`` largest logits (ties: torch.topk's
+    order). logits (N, K), labels (N,)."""
+    if len(labels) == 0:
+        return 0.0
+    top = logits.topk(min(k, logits.shape[1]), dim=1).indices  # (N, k)
+    return float((top == labels[:, None]).any(1).double().mean())

@@ -379,6 +379,8 @@ def _train_locked(recipe: Recipe, out_dir: str | Path | None, resume: bool, cons
         "steps": step, "device": str(dev), "world_size": dist.world,
         "parameters": count_parameters(bare),
         "test_accuracy": last.get("test_accuracy"), "test_loss": last.get("test_loss"),
+        **({"test_top5_accuracy": last["test_top5_accuracy"]}
+           if "test_top5_accuracy" in last else {}),
         "val_accuracy": last.get("val_accuracy"),
         "train_accuracy": last.get("train_accuracy"), "train_loss": last.get("train_loss"),
         "wall_seconds": time.perf_counter() - t_start,
@@ -416,9 +418,13 @@ def _eval_record(model: Net, data: Splits, dev: torch.device, recipe: Recipe) ->
     tta = recipe.eval.tta
     test = evaluate(model, data.test, dev, bs, data.num_classes, tta)
     out["test_accuracy"], out["test_loss"] = test["accuracy"], test["loss"]
+    if "top5_accuracy" in test:
+        out["test_top5_accuracy"] = test["top5_accuracy"]
     if data.val is not None:
         val = evaluate(model, data.val, dev, bs, data.num_classes, tta)
         out["val_accuracy"], out["val_loss"] = val["accuracy"], val["loss"]
+        if "top5_accuracy" in val:
+            out["val_top5_accuracy"] = val["top5_accuracy"]
     return out
 
 

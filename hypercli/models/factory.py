@@ -20,16 +20,20 @@ def operator(registry, name: str, args: dict, where: str):
 
 
 def create_model(recipe: Recipe, num_classes: int, in_channels: int, image_size: int,
-                 mean: list[float] | None = None, std: list[float] | None = None) -> Net:
-    """Build the recipe's model for data of the given shape (images in [0, 1])."""
+                 mean: list[float] | None = None, std: list[float] | None = None,
+                 pretrained: bool = True) -> Net:
+    """Build the recipe's model for data of the given shape (images in [0, 1]).
+
+    ``pretrained=False`` ignores ``model.args.weights`` (a checkpoint brings its own)."""
     m = recipe.model
+    args = {k: v for k, v in m.args.items() if pretrained or k != "weights"}
     conv = operator(CONVS, m.conv, m.conv_args, "model.conv_args")
     linear = operator(LINEARS, m.linear, m.linear_args, "model.linear_args")
     builder = MODELS.get(m.name)
-    check_kwargs(builder, m.args, f"model {m.name!r} (model.args)")
+    check_kwargs(builder, args, f"model {m.name!r} (model.args)")
     try:
         body, width = builder(in_channels=in_channels, image_size=image_size, conv=conv,
-                              linear=linear, batchnorm=m.batchnorm, **m.args)
+                              linear=linear, batchnorm=m.batchnorm, **args)
     except (ValueError, TypeError) as exc:
         raise HyperError(f"model {m.name!r}: {exc}") from None
     embed = None

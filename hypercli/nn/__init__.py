@@ -1,7 +1,8 @@
 """The hyperspherical core: convolution and linear operators, and weight regularizers.
 
 Operators are registered in ``hypercli.registry.CONVS`` / ``LINEARS``; each drops into any
-model that takes an ``nn.Conv2d`` / ``nn.Linear``. Regularizers (orthogonality, weight
+model that takes an ``nn.Conv2d`` / ``nn.Linear``, and ``convert(model, conv=..., linear=...)``
+puts any existing network on them. Regularizers (orthogonality, weight
 projection) are registered in ``REGULARIZERS``.
 """
 
@@ -19,6 +20,7 @@ from hypercli.nn.conv import (
     SphereConv2d,
     TanhConv2d,
 )
+from hypercli.nn.convert import convert
 from hypercli.nn.linear import AngularLinear, DecoupledLinear, SphereLinear
 from hypercli.nn.orthogonality import Orthogonality
 from hypercli.nn.projection import WeightProjection
@@ -39,4 +41,5 @@ __all__ = [
     "SphereLinear",
     "TanhConv2d",
     "WeightProjection",
+    "convert",
 ]
