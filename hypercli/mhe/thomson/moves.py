@@ -85,3 +85,55 @@ def _children(pop: torch.Tensor, count: int, gen: torch.Generator,
     return torch.stack(kids)
 
 
+
+
+def spiral_points(n: int) -> torch.Tensor:
+    """(N, 3) the generalized spiral of Rakhmanov, Saff & Zhou (Math. Res. Lett. 1, 1994,
+    eq. 8): heights h_k = -1 + 2(k-1)/(N-1), longitudes φ_k = φ_(k-1) + 3.6 / √(N (1-h_k²))
+    (mod 2π), φ_1 = φ_N = 0. A structured start close to a low minimum for any N."""
+    h = torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+    theta = torch.acos(h)
+    phi = torch.zeros(n, dtype=torch.float64)
+    inner = (1 - h[1:-1] ** 2).clamp_min(1e-300)
+    phi[1:-1] = torch.cumsum(3.6 / torch.sqrt(n * inner), 0) % (2 * math.pi)
+    return torch.stack([torch.sin(theta) * torch.cos(phi), torch.sin(theta) * torch.sin(phi),
+                        h], dim=1)
+
+
+def point_energies(x: torch.Tensor) -> torch.Tensor:
+    """(N,) Σ_j 1/||x_i - x_j|| for each point of (N, d): the Coulomb potential it feels."""
+    r2 = (2.0 - 2.0 * (x @ x.T)).clamp_min(1e-300)
+    r2.fill_diagonal_(1.0)
+    return r2.rsqrt().sum(1) - 1.0
+
+
+def hole_move(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Move the 1-3 points of highest Coulomb potential into the largest holes (N, 3).
+
+    The holes are the Delaunay triangles of the points (the facets of their convex hull,
+    scipy.spatial.ConvexHull); a facet's spherical circumcentre is its unit normal and its
+    radius arccos of the facet plane's distance to the centre. Aimed at what separates low
+    minima of large N: where the 5-7 defects (scars) sit (Wales, McKay & Altschuler, Phys.
+    Rev. B 79, 224115, 2009).
+    """
+    from scipy.spatial import ConvexHull
+
+    n = x.shape[0]
+    count = 1 + int(torch.randint(3, (), generator=gen))
+    hull = ConvexHull(x.numpy())
+    eq = torch.as_tensor(hull.equations, dtype=x.dtype)  # (F, 4): normal, offset
+    order = eq[:, 3].argsort(descending=True)  # offset -cos(radius): largest holes first
+    worst = point_energies(x).argsort(descending=True)
+    out = x.clone()
+    used: list[torch.Tensor] = []
+    moved = 0
+    for f in order.tolist():
+        centre = eq[f, :3]
+        if any(float(centre @ c) > 0.999 for c in used):
+            continue
+        out[worst[moved]] = centre + 1e-3 * torch.randn(3, generator=gen, dtype=x.dtype)
+        used.append(centre)
+        moved += 1
+        if moved == min(count, n - 1):
+            break
+    return out / out.norm(dim=-1, keepdim=True)
