@@ -74,6 +74,7 @@ class Outcome:
     points: torch.Tensor  # (N, 3) the best configuration, polished
     energy: float
     energies: list[float]  # each descent's final energy
+    hits: int  # polished candidates that reached the best energy (1e-9 relative)
     descents: int
     minima: int  # distinct full-space minima polished or reached
     found_by: str
@@ -113,14 +114,19 @@ def portfolio_search(
     callback: Callable[[Status], None] | None = None,
     groups: tuple[str, ...] = SEARCH_GROUPS,
     max_iter: int = 5000,
+    patience: float | None = None,
 ) -> Outcome:
-    """Run the portfolio until ``target``, ``time_limit`` or ``max_descents``; float64, CPU."""
+    """Run the portfolio until ``target``, ``time_limit`` or ``max_descents``; float64, CPU.
+
+    With ``patience`` (seconds) it also stops once the best has not improved for
+    ``patience`` + the time it took to find it ("no improvement").
+    """
     t0 = time.perf_counter()
     full = energy_fn(kernel, False, scale)
     searches = build_searches(n, kernel, scale, groups)
     registry = MinimaRegistry()
     pool: list[tuple[float, torch.Tensor]] = []  # the best distinct full minima, sorted
-    state = {"best": float("inf"), "x": None, "by": "", "t": 0.0, "descents": 0}
+    state = {"best": float("inf"), "x": None, "by": "", "t": 0.0, "descents": 0, "hits": 0}
     energies: list[float] = []
 
     def offer(x: torch.Tensor, f: float, by: str) -> None:
@@ -129,8 +135,13 @@ def portfolio_search(
             pool.append((f, x))
             pool.sort(key=lambda p: p[0])
             del pool[2 * population:]
-        if f < state["best"] - 1e-12 * abs(f):
-            state.update(best=f, x=x, by=by, t=time.perf_counter() - t0)
+        tol = 1e-9 * max(abs(f), 1.0)
+        if f < state["best"] - tol:
+            state.update(best=f, x=x, by=by, t=time.perf_counter() - t0, hits=1)
+        elif f <= state["best"] + tol:
+            state["hits"] += 1
+            if f < state["best"]:
+                state.update(best=f, x=x)
 
     def polish(x: torch.Tensor, nudge: float) -> tuple[torch.Tensor, float]:
         if nudge:
@@ -146,6 +157,9 @@ def portfolio_search(
             return "time limit"
         if max_descents is not None and state["descents"] >= max_descents:
             return "restarts"
+        now = time.perf_counter() - t0
+        if patience is not None and now - state["t"] >= patience + state["t"]:
+            return "no improvement"
         return None
 
     def step_constrained(s: Search) -> None:
@@ -225,7 +239,7 @@ def portfolio_search(
             if stopped:
                 break
     return Outcome(
-        points=state["x"], energy=state["best"], energies=energies,
+        points=state["x"], energy=state["best"], energies=energies, hits=state["hits"],
         descents=state["descents"], minima=len(registry), found_by=state["by"],
         seconds_to_best=state["t"], stopped=stopped,
         searches=[{"search": s.label, "free_points": s.k, "descents": s.descents,
