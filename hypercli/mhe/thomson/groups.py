@@ -138,14 +138,19 @@ def _special_orbits(mats: np.ndarray) -> tuple[np.ndarray, ...]:
 def decompositions(n: int, group: PointGroup, max_count: int = 2) -> list[tuple[int, ...]]:
     """Ways to write N = Σ_{chosen special orbits} |orbit| + k |G| with k >= 1.
 
-    Returns up to ``max_count`` tuples of special-orbit indices, fewest special points first.
+    Returns up to ``max_count`` tuples of special-orbit indices, fewest special points first;
+    splits with the same orbit sizes count once (for the groups here they are conjugate in
+    the normalizer of G: the poles of D2's three axes, D3's two 3-orbits, T's two 4-orbits).
     """
     out = []
+    sizes_seen: set[tuple[int, ...]] = set()
     idx = range(len(group.special))
     for r in range(len(group.special) + 1):
         for combo in itertools.combinations(idx, r):
             rest = n - sum(len(group.special[i]) for i in combo)
-            if rest >= group.order and rest % group.order == 0:
+            sizes = tuple(sorted(len(group.special[i]) for i in combo))
+            if rest >= group.order and rest % group.order == 0 and sizes not in sizes_seen:
+                sizes_seen.add(sizes)
                 out.append(combo)
     out.sort(key=lambda c: sum(len(group.special[i]) for i in c))
     return out[:max_count]

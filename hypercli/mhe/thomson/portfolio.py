@@ -39,6 +39,7 @@ from hypercli.mhe.thomson.orbits import lift, orbit_energy_fn, special_points
 from hypercli.mhe.thomson.pair_energy import EnergyGrad, energy_fn
 
 FREE_WEIGHT = 3.0  # the free search's share of time against one constrained search
+NEAR = 1e-6  # screened minima this close (relative) to the best are polished fully
 
 
 @dataclass
@@ -129,12 +130,16 @@ def portfolio_search(
     state = {"best": float("inf"), "x": None, "by": "", "t": 0.0, "descents": 0, "hits": 0}
     energies: list[float] = []
 
-    def offer(x: torch.Tensor, f: float, by: str) -> None:
-        new = registry.add(f, x)
-        if new:
+    def remember(x: torch.Tensor, f: float) -> None:
+        """A full-space minimum (screened or polished): count it, keep it as a parent."""
+        if registry.add(f, x) and (len(pool) < 2 * population or f < pool[-1][0]):
             pool.append((f, x))
             pool.sort(key=lambda p: p[0])
             del pool[2 * population:]
+
+    def offer(x: torch.Tensor, f: float, by: str) -> None:
+        """A polished minimum: the best so far, another hit of it, or neither."""
+        remember(x, f)
         tol = 1e-9 * max(abs(f), 1.0)
         if f < state["best"] - tol:
             state.update(best=f, x=x, by=by, t=time.perf_counter() - t0, hits=1)
@@ -143,12 +148,20 @@ def portfolio_search(
             if f < state["best"]:
                 state.update(best=f, x=x)
 
-    def polish(x: torch.Tensor, nudge: float) -> tuple[torch.Tensor, float]:
-        if nudge:
-            x = x + nudge * torch.randn(x.shape, generator=gen, dtype=x.dtype)
-            x = x / x.norm(dim=-1, keepdim=True)
-        xp, fp, _ = minimize(x[None], full, max_iter=max_iter, gtol=polish_gtol)
+    def descend(x: torch.Tensor, tol: float) -> tuple[torch.Tensor, float]:
+        xp, fp, _ = minimize(x[None], full, max_iter=max_iter, gtol=tol)
         return xp[0], float(fp[0])
+
+    def near_best(f: float) -> bool:
+        return state["x"] is None or f <= state["best"] + NEAR * abs(state["best"])
+
+    def screen_and_polish(x: torch.Tensor, f: float, by: str) -> None:
+        """Full polish only for a screened minimum near the best (cheap quenches)."""
+        if near_best(f):
+            xp, fp = descend(x, polish_gtol)
+            offer(xp, fp, by)
+        else:
+            remember(x, f)
 
     def stop_reason() -> str | None:
         if target is not None and state["best"] <= target + 1e-9 * abs(target):
@@ -178,14 +191,17 @@ def portfolio_search(
         allf = f if s.pop_f is None else torch.cat([s.pop_f, f])
         keep = _distinct(allf, population)
         s.pop, s.pop_f = allu[keep], allf[keep]
-        # lift and polish this batch's two lowest distinct minima that beat the search's best
+        # lift this batch's two lowest distinct minima that are new lows for this search (or
+        # near the best), nudge them off the symmetric subspace, descend, polish if near
         for i in _distinct(f, 2).tolist():
-            if float(f[i]) > s.best * (1 + 1e-6) and float(f[i]) > state["best"] * (1 + 1e-5):
+            fi = float(f[i])
+            if fi > s.best * (1 + 1e-9) and fi > state["best"] * (1 + 1e-5):
                 continue
-            s.best = min(s.best, float(f[i]))
+            s.best = min(s.best, fi)
             x = lift(u[i:i + 1], s.group, s.special)[0]
-            xp, fp = polish(x, 1e-5)
-            offer(xp, fp, s.label)
+            x = x + 1e-5 * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+            xs, fs = descend(x / x.norm(dim=-1, keepdim=True), gtol)
+            screen_and_polish(xs, fs, s.label)
 
     def step_free(s: Search) -> None:
         b = population
@@ -210,16 +226,7 @@ def portfolio_search(
         state["descents"] += b
         energies.extend(f.tolist())
         for i in _distinct(f, b).tolist():
-            fi = float(f[i])
-            if fi <= state["best"] * (1 + 1e-6) or not pool:
-                xp, fp = polish(u[i], 0.0)
-                offer(xp, fp, "free")
-            else:
-                registry.add(fi, u[i])
-                if len(pool) < 2 * population or fi < pool[-1][0]:
-                    pool.append((fi, u[i]))
-                    pool.sort(key=lambda p: p[0])
-                    del pool[2 * population:]
+            screen_and_polish(u[i], float(f[i]), "free")
         s.best = min(s.best, float(f.min()))
 
     # first round: every search once, cheapest first; then the least-served search
@@ -243,7 +250,8 @@ def portfolio_search(
         descents=state["descents"], minima=len(registry), found_by=state["by"],
         seconds_to_best=state["t"], stopped=stopped,
         searches=[{"search": s.label, "free_points": s.k, "descents": s.descents,
-                   "seconds": round(s.seconds, 3), "best": s.best} for s in searches],
+                   "seconds": round(s.seconds, 3),
+                   "best": s.best if s.best < float("inf") else None} for s in searches],
     )
 
 
