@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from hypercli.mhe.kernels import Kernel
@@ -49,3 +50,22 @@ def energy_fn(kernel: Kernel, half_space: bool, scale: float) -> EnergyGrad:
     return fg
 
 
+
+
+def configuration_energy(points, s: str | int | float = "1",  # noqa: ANN001  (array (N, d))
+                         half_space: bool = False) -> tuple[float, np.ndarray]:
+    """The energy of one configuration in the published convention, and its tangent gradient.
+
+    ``points`` (N, d) are normalized first. Returns (Σ_{i<j} f, (N, d) float64 array): for
+    s = 0 the log energy Σ log 1/r, for s > 0 Σ r^(-s), angular forms as in
+    ``hypercli.mhe.kernels``; with ``half_space`` the 2N points [X, -X].
+    """
+    from hypercli.mhe.kernels import parse_kernel
+
+    kernel = parse_kernel(s)
+    x = torch.as_tensor(np.asarray(points, dtype=np.float64))
+    x = x / x.norm(dim=-1, keepdim=True)
+    scale = 0.5 if (kernel.power == 0 and not kernel.angular) else 1.0
+    with torch.no_grad():
+        e, g = energy_fn(kernel, half_space, scale)(x[None])
+    return float(e[0]), g[0].numpy()

@@ -106,6 +106,7 @@ def solve(
     strategy: str = "auto",
     progress: Callable[[Status], None] | None = None,
     describe: bool = True,
+    patience: float = PATIENCE,
 ) -> ThomsonResult:
     """N unit vectors in R^dim of minimal total pair energy.
 
@@ -146,6 +147,8 @@ def solve(
         progress: portfolio only: called after every step with a ``portfolio.Status``
             (best, descents, distinct minima, seconds, the search just run).
         describe: on S², detect the point group and count the Voronoi defects of the best.
+        patience: portfolio without ``restarts``, ``time_limit`` and ``target``: stop once the
+            best has not improved for ``patience`` seconds + the time it took to find it.
 
     Returns:
         ``ThomsonResult``; ``energy`` is Σ_{i<j} as in published tables (d=3, s=1: N=12 gives
@@ -184,7 +187,7 @@ def solve(
     try:
         if strategy == "portfolio":
             result = _run_portfolio(n, kernel, scale, gen, restarts, population, gtol, max_iter,
-                                    target, time_limit, callback, progress)
+                                    target, time_limit, callback, progress, patience)
         else:
             result = _run_genetic(n, dim, kernel, scale, half_space, gen, dev,
                                   20 if restarts is None else restarts,
@@ -225,7 +228,7 @@ def _run_genetic(n, dim, kernel, scale, half_space, gen, dev, restarts, populati
 
 
 def _run_portfolio(n, kernel, scale, gen, restarts, population, gtol, max_iter, target,  # noqa: ANN001
-                   time_limit, callback, progress) -> ThomsonResult:
+                   time_limit, callback, progress, patience) -> ThomsonResult:
     from hypercli.mhe.thomson.portfolio import portfolio_search
 
     def show(st: Status) -> None:
@@ -234,7 +237,8 @@ def _run_portfolio(n, kernel, scale, gen, restarts, population, gtol, max_iter, 
         if progress is not None:
             progress(st)
 
-    patience = PATIENCE if (restarts is None and time_limit is None and target is None) else None
+    if restarts is not None or time_limit is not None or target is not None:
+        patience = None
     pop = 8 if population is None else population
     out = portfolio_search(n, kernel, scale, gen, population=pop, gtol=10 * gtol,
                            polish_gtol=gtol * 1e-3, max_descents=restarts, target=target,
