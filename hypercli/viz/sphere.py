@@ -52,10 +52,12 @@ def _draw_sphere(ax: Any, unit: np.ndarray, elev: float, azim: float,
     e, a = np.radians(elev), np.radians(azim)
     view = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
     front = unit @ view >= 0
-    colors = np.array(_colors(coordination, len(unit)), dtype=object)
+    from matplotlib.colors import to_rgba_array
+
+    colors = to_rgba_array(_colors(coordination, len(unit)))
     for mask, alpha in ((~front, 0.25), (front, 1.0)):
         pts = unit[mask]
-        ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=18, c=list(colors[mask]), alpha=alpha,
+        ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=18, color=colors[mask], alpha=alpha,
                    depthshade=False)
     ax.view_init(elev=elev, azim=azim)
     ax.set_box_aspect((1, 1, 1), zoom=1.35)
