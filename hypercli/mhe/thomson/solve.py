@@ -126,7 +126,8 @@ def solve(
         half_space: score [X, -X] (2N points, antipodally symmetric).
         population: random starts, and children per generation afterwards (genetic,
             20 when not given); the starts per step of one search (portfolio, 8).
-        device: "auto" (CUDA when present), "cpu" or "cuda".
+        device: "auto" (CUDA when present), "cpu" or "cuda" (genetic; the portfolio's
+            small constrained problems run on the CPU, and the result says so).
         threads: CPU threads while solving (None: torch's setting). One by default: each
             step is small, and on a shared machine threads lose more to synchronization
             than they gain.
