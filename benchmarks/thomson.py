@@ -1,5 +1,6 @@
 """Thomson solver benchmark: ``hypercli.mhe.thomson.solve`` against a plain scipy L-BFGS
-multi-start from the same random starts, side by side, on the published d=3 Coulomb minima.
+multi-start from the same random starts, side by side, on the published d=3 Coulomb minima;
+and (``--sweep-large``) the portfolio search against the genetic search it replaced.
 
 Prints the wall time of each, their ratio (scipy / hyper; target > 1), the best energy, and
 whether it reached the published minimum (1e-8 relative). Rounds alternate between the two
@@ -10,6 +11,20 @@ so that load from other processes hits both alike; the median time is kept.
     python benchmarks/thomson.py --n 470 --population 16 --mutation 0.5 --gtol 1e-5 --seed 2 \
         --restarts 10000000 --until-published --time-limit 2400 --no-scipy   # time to N=470
     python benchmarks/thomson.py --sweep 41 100          # defaults on every N in 41..100
+    python benchmarks/thomson.py --sweep 41 100 --until-published --time-limit 60
+    python benchmarks/thomson.py --sweep-large           # N = 470 etc.: portfolio vs genetic
+    python benchmarks/thomson.py --sweep-large --sizes 470 --seeds 5 --baseline-seeds 2 \
+        --time-limit 300 --baseline-time-limit 200
+
+``--sweep-large`` runs, for each N and seed, the default solver (the portfolio: point-group
+constrained searches, lifted and polished, beside a free search) and then the solver as it
+was before (``--strategy genetic`` with the README's best N=470 settings: population 16,
+half local moves, gtol 1e-5), one after the other in one process, each until the published
+value (1e-9 relative) or its time limit. It prints, per N and solver, how many seeds came
+within 1e-6 relative of the published value and how many reached it (1e-9), the median and
+largest time to 1e-6, and the per-seed times; for N without a published value the best
+energy each found, its point group and defects. Timings on a shared machine are upper
+bounds.
 
 Published values: N <= 40 from shared/data/thomson_s1.csv; beyond, the Wikipedia "Thomson
 problem" table (putative global minima, 9 decimals).
@@ -30,6 +45,7 @@ import torch
 from scipy.optimize import minimize
 
 from hypercli.mhe.thomson import _random_points, solve
+from hypercli.mhe.thomson.published import published_table
 
 BEYOND = {  # N -> published minimal Coulomb energy, d = 3
     41: 695.916744342, 42: 732.078107544, 43: 769.190846459, 44: 807.174263085,
@@ -53,6 +69,8 @@ BEYOND = {  # N -> published minimal Coulomb energy, d = 3
 
 def published(n: int) -> float | None:
     table = Path(__file__).resolve().parents[2] / "shared" / "data" / "thomson_s1.csv"
+    if n in published_table():  # the table shipped with the package
+        return published_table()[n]
     if n in BEYOND:
         return BEYOND[n]
     if table.is_file():
@@ -116,7 +134,8 @@ def compare(args: argparse.Namespace) -> None:
         r = solve(args.n, 3, "1", restarts=args.restarts, population=args.population,
                   seed=args.seed, device=args.device, threads=args.threads,
                   mutation=args.mutation, gtol=args.gtol, time_limit=args.time_limit,
-                  target=ref if args.until_published else None, callback=report)
+                  target=ref if args.until_published else None, callback=report,
+                  strategy=args.strategy or "genetic")
         ours.append(r.seconds)
         if args.scipy:
             best, sec, hits = scipy_multistart(args.n, min(args.restarts, args.population),
@@ -140,20 +159,104 @@ def compare(args: argparse.Namespace) -> None:
 
 def sweep(args: argparse.Namespace) -> None:
     lo, hi = args.sweep
-    print(f"defaults (restarts={args.restarts}) on N={lo}..{hi}, d=3, s=1")
-    print("| N | energy | published | reached | hits | s |")
-    print("|---|---|---|---|---|---|")
+    args.strategy = args.strategy or "auto"
+    if args.strategy != "genetic" and args.time_limit:  # the portfolio: no descent budget
+        args.restarts = None
+    until = " until published" if args.until_published else ""
+    print(f"--strategy {args.strategy}, restarts={args.restarts}{until}, time limit "
+          f"{args.time_limit} s, seed {args.seed}, on N={lo}..{hi}, d=3, s=1")
+    print("| N | energy | published | reached | hits | point group | s |")
+    print("|---|---|---|---|---|---|---|")
     reached, total = 0, 0
     for n in range(lo, hi + 1):
         ref = published(n)
         r = solve(n, 3, "1", restarts=args.restarts, population=args.population,
-                  seed=args.seed, device=args.device, threads=args.threads)
+                  seed=args.seed, device=args.device, threads=args.threads,
+                  strategy=args.strategy, time_limit=args.time_limit,
+                  target=ref if args.until_published else None)
         ok = mark(r.energy, ref)
         reached += ok == "yes"
         total += ref is not None
-        print(f"| {n} | {r.energy:.9f} | {ref} | {ok} | {r.hits}/{r.restarts} | "
+        group = (r.point_group or {}).get("name", "")
+        print(f"| {n} | {r.energy:.9f} | {ref} | {ok} | {r.hits}/{r.restarts} | {group} | "
               f"{r.seconds:.1f} |", flush=True)
     print(f"\nreached the published minimum on {reached} of {total}")
+
+
+def timed_run(n: int, seed: int, ref: float | None, new: bool, time_limit: float,
+              threads: int) -> dict:
+    """One search until the published value or ``time_limit``: when it first came within
+    1e-6 relative, and where it ended."""
+    t0 = time.perf_counter()
+    first = [None]
+
+    def seen(done: int, energy: float) -> None:
+        if ref is not None and first[0] is None and energy <= ref * (1 + 1e-6):
+            first[0] = time.perf_counter() - t0
+
+    kw = ({"strategy": "portfolio"} if new else
+          {"strategy": "genetic", "population": 16, "mutation": 0.5, "gtol": 1e-5,
+           "restarts": 10**8})
+    r = solve(n, 3, "1", seed=seed, threads=threads, device="cpu", target=ref,
+              time_limit=time_limit, callback=seen, **kw)
+    gap = None if ref is None else r.energy / ref - 1
+    return {"seconds": r.seconds, "to_1e-6": first[0], "gap": gap, "energy": r.energy,
+            "exact": gap is not None and gap <= 1e-9, "group": (r.point_group or {}).get("name"),
+            "census": r.census, "found_by": r.found_by, "minima": r.minima}
+
+
+def sweep_large(args: argparse.Namespace) -> None:
+    print(f"sweep-large {time.strftime('%Y-%m-%d')}: d=3, s=1, float64, CPU, {args.threads} "
+          f"thread(s); portfolio (default) {args.seeds} seeds, {args.time_limit:g} s limit; "
+          f"genetic (before) {args.baseline_seeds} seeds, {args.baseline_time_limit:g} s limit",
+          flush=True)
+    solve(12, 3, "1", restarts=1, threads=args.threads)  # imports and first calls, untimed
+    rows = []
+    for n in args.sizes:
+        ref = published(n)
+        runs: dict[str, list[dict]] = {"portfolio": [], "genetic": []}
+        for seed in range(1, max(args.seeds, args.baseline_seeds) + 1):
+            for name, new, count, limit in (
+                    ("portfolio", True, args.seeds, args.time_limit),
+                    ("genetic", False, args.baseline_seeds, args.baseline_time_limit)):
+                if seed > count or limit <= 0:
+                    continue
+                r = timed_run(n, seed, ref, new, limit, args.threads)
+                runs[name].append(r)
+                gap = "" if r["gap"] is None else f", gap {r['gap']:+.2e}"
+                t6 = "" if r["to_1e-6"] is None else f", 1e-6 at {r['to_1e-6']:.1f} s"
+                print(f"  N={n} {name} seed {seed}: {r['energy']:.9f}{gap}{t6}, "
+                      f"{r['seconds']:.1f} s, group {r['group']}, {r['minima']} minima"
+                      + (f", from {r['found_by']}" if r["found_by"] else ""), flush=True)
+        rows.append((n, ref, runs))
+    print("\n| N | solver | within 1e-6 | reached (1e-9) | median s to 1e-6 | max s | "
+          "s per seed to 1e-6 (- not within the limit) | s per seed to the record (1e-9) | "
+          "best energy (gap) | group |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, ref, runs in rows:
+        for name, rs in runs.items():
+            if not rs:
+                continue
+            label = "portfolio (default)" if name == "portfolio" else "genetic (before)"
+            if ref is None:  # nothing to reach: where each seed ended
+                best = min(rs, key=lambda r: r["energy"])
+                print(f"| {n} | {label} | no published value | | | | | | "
+                      + ", ".join(f"{r['energy']:.9f} ({r['seconds']:.0f} s)" for r in rs)
+                      + f" | {best['group']} |", flush=True)
+                continue
+            times = [r["to_1e-6"] for r in rs]
+            ok = [t for t in times if t is not None]
+            limit = args.time_limit if name == "portfolio" else args.baseline_time_limit
+            # a seed that missed counts as more than the limit for the median
+            med = statistics.median([t if t is not None else math.inf for t in times])
+            best = min(rs, key=lambda r: r["energy"])
+            gap = "" if best["gap"] is None else f" ({best['gap']:+.1e})"
+            print(f"| {n} | {label} | {len(ok)}/{len(rs)} | {sum(r['exact'] for r in rs)}/"
+                  f"{len(rs)} | {f'{med:.1f}' if math.isfinite(med) else f'> {limit:g}'} | "
+                  f"{f'{max(ok):.1f}' if len(ok) == len(rs) else f'> {limit:g}'} | "
+                  + ", ".join("-" if t is None else f"{t:.1f}" for t in times) + " | "
+                  + ", ".join(f"{r['seconds']:.1f}" if r["exact"] else "-" for r in rs)
+                  + f" | {best['energy']:.9f}{gap} | {best['group']} |", flush=True)
 
 
 def main() -> None:
@@ -173,8 +276,22 @@ def main() -> None:
                    help="stop as soon as the published minimum is reached")
     p.add_argument("--scipy", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--sweep", type=int, nargs=2, metavar=("LO", "HI"))
+    p.add_argument("--strategy", default=None,
+                   help="auto, portfolio or genetic (solve's); default genetic for the scipy "
+                        "comparison (the same random starts), auto for --sweep")
+    p.add_argument("--sweep-large", action="store_true",
+                   help="portfolio against the genetic search on large published N")
+    p.add_argument("--sizes", type=int, nargs="+", default=[470, 200, 100, 972])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--baseline-seeds", type=int, default=5)
+    p.add_argument("--baseline-time-limit", type=float, default=None,
+                   help="seconds per genetic run (default: --time-limit)")
     args = p.parse_args()
-    if args.sweep:
+    if args.sweep_large:
+        args.time_limit = args.time_limit or 300.0
+        args.baseline_time_limit = args.baseline_time_limit or args.time_limit
+        sweep_large(args)
+    elif args.sweep:
         sweep(args)
     else:
         compare(args)

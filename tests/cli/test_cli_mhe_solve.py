@@ -68,9 +68,43 @@ def test_target_stops_early_and_says_so():
     (["--n", "5", "--device", "tpu"], "unknown device"),
     (["--n", "5", "--mutation", "2"], "fraction of the children"),
     (["--n", "5", "--time-limit", "-1"], "positive number of seconds"),
+    (["--n", "5", "--out", "pts.txt"], "use .csv or .npy"),
+    (["--n", "50", "--strategy", "fast"], "--strategy 'fast'"),
+    (["--n", "50", "--dim", "4", "--strategy", "portfolio"], "--dim 3"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message):
     res = runner.invoke(app, ["mhe-solve", *args])
     assert res.exit_code == 2
     assert message in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_json_reports_group_defects_and_gap(tmp_path):
+    out = tmp_path / "ico.npy"
+    res = runner.invoke(app, ["mhe-solve", "--n", "12", "--restarts", "3", "--json",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["point_group"]["name"] == "Ih" and r["point_group"]["order"] == 120
+    assert r["census"]["coordination"] == {"5": 12} and r["census"]["charge"] == 12
+    assert r["published"] == 49.165253058 and abs(r["gap"]) < 1e-10
+    assert r["strategy"] == "genetic" and r["minima"] >= 1
+    import numpy as np
+
+    pts = np.load(out, allow_pickle=False)
+    assert pts.shape == (12, 3) and pts.dtype == np.float64
+    energy = sum(1 / math.dist(a, b) for i, a in enumerate(pts.tolist())
+                 for b in pts.tolist()[i + 1:])
+    assert energy == pytest.approx(r["energy"], rel=1e-12)
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
+
+
+def test_portfolio_table_with_target_and_plot(tmp_path):
+    png = tmp_path / "n100.png"
+    res = runner.invoke(app, ["mhe-solve", "--n", "100", "--target", "4448.350634331",
+                              "--time-limit", "60", "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    for text in ("4448.350634331", "(reached)", "portfolio; best from", "target reached",
+                 "point group", "Voronoi neighbours", "distinct minima visited"):
+        assert text in res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -38,3 +38,14 @@ def test_regular_polygon_on_the_circle():
 def test_needs_two_points():
     with pytest.raises(HyperError, match="at least 2 points"):
         plot_points(np.ones((1, 3)))
+
+
+def test_plot_points_coloured_by_coordination():
+    pts = np.random.default_rng(0).normal(size=(12, 3))
+    coord = np.array([5] * 4 + [6] * 6 + [7] * 2)
+    fig = plot_points(pts, coordination=coord)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["5 neighbours: 4", "6 neighbours: 6", "7 neighbours: 2"]
+    assert [h.get_color() for h in fig.legends[0].legend_handles] == ["C3", "0.55", "C0"]
+    with pytest.raises(HyperError, match="coordination has 3 entries for 12 points"):
+        plot_points(pts, coordination=[5, 6, 7])
