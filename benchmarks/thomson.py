@@ -118,6 +118,7 @@ def mark(energy: float, ref: float | None) -> str:
 
 
 def compare(args: argparse.Namespace) -> None:
+    args.population = args.population or 20
     ref = published(args.n)
     if args.until_published and ref is None:
         raise SystemExit(f"--until-published: no published value for N={args.n}")
@@ -263,7 +264,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--restarts", type=int, default=20)
-    p.add_argument("--population", type=int, default=20)
+    p.add_argument("--population", type=int, default=None,
+                   help="solve's population (default 20 for the comparison, solve's own "
+                        "default for --sweep)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)

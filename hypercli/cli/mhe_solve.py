@@ -52,9 +52,10 @@ def mhe_solve(
 ) -> None:
     """Find N unit vectors in R^dim of minimal pair energy (Thomson problem: s=1).
 
-    Prints the total energy Σ_{i<j} as published Thomson tables do, the gap to the published
-    minimum when known, the smallest angle, the point group and Voronoi defects (S²), how
-    many distinct minima were visited and how many descents reached the best, the wall time.
+    Prints the total energy Σ_{i<j} as published Thomson tables do,
+    its gap to the published minimum when known, the smallest angle,
+    the point group and Voronoi defects (S²), the distinct minima visited,
+    how many descents reached the best, and the wall time.
     """
     _check_arguments(n, threads, min(population, restarts), device)
     from hypercli.mhe.thomson import solve
