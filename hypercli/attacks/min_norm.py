@@ -103,7 +103,7 @@ def min_norm_batch(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm 
 
 def min_norm(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm = "linf",
              steps: int = 10, search_steps: int = 10, batch_size: int = 500,
-             eps_max: float | None = None) -> dict[str, float]:
+             eps_max: float | None = None, return_norms: bool = False) -> dict:
     """Median and mean minimal perturbation norm over the clean-correct samples.
 
     Args:
@@ -117,6 +117,8 @@ def min_norm(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm = "lin
     mean of the two middle values); ``mean`` over the flipped
     ones; ``n`` clean-correct samples searched; ``unflipped`` how many never flipped.
     Norms are in pixel units of [0, 1] images (multiply L-inf by 255 for 1/255 units).
+    ``return_norms``: add ``norms``, the list of per-sample norms (clean-correct samples in
+    dataset order; inf where none flipped), from which any statistic can be recomputed.
 
         >>> min_norm(net, x, y, norm="linf")["median"] * 255
     """
@@ -137,13 +139,16 @@ def min_norm(model: nn.Module, images: Tensor, labels: Tensor, norm: Norm = "lin
             found.append(norms.cpu())
     norms = torch.cat(found) if found else torch.empty(0)
     finite = norms[torch.isfinite(norms)]
-    return {
+    out: dict = {
         "norm": norm,
         "median": median(norms),  # the mean of the two middle values for an even count
         "mean": float(finite.mean()) if finite.numel() else math.nan,
         "n": int(norms.numel()),
         "unflipped": int(norms.numel() - finite.numel()),
     }
+    if return_norms:
+        out["norms"] = norms.tolist()
+    return out
 
 
 def _device(model: nn.Module, images: Tensor) -> torch.device:

@@ -47,8 +47,10 @@ def attack(
     from hypercli.attacks.report import attack_checkpoint
     from hypercli.errors import HyperError
 
-    if not 0 <= eps < float("inf"):  # also rejects nan
-        raise HyperError(f"--eps {eps}: a budget is a finite number >= 0")
+    if eps < 0:
+        raise HyperError(f"--eps {eps}: a budget cannot be negative")
+    if not eps < float("inf"):  # inf and nan
+        raise HyperError(f"--eps {eps}: a budget must be a finite number")
     if alpha is not None and not 0 < alpha < float("inf"):
         raise HyperError(f"--alpha {alpha}: a step size is a finite number > 0")
     if device not in ("auto", "cpu", "cuda"):

@@ -29,7 +29,11 @@ def train(
              "on GPUs). Same as `torchrun --nproc-per-node N $(which hyper) train ...`.",
         min=1)] = 1,
 ) -> None:
-    """Train a model from a recipe on real data (Fashion-MNIST by default)."""
+    """Train a model from a recipe on real data (Fashion-MNIST by default).
+
+    Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit code 130 or 143);
+    --resume continues it exactly.
+    """
     import os
 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:

@@ -34,6 +34,9 @@ def test_min_norm_median_is_the_mean_of_the_two_middle_values():
     assert r["n"] == 4 and r["unflipped"] == 0
     assert r["median"] == pytest.approx(0.030, abs=1e-5)  # torch.median would give 0.025
     assert r["mean"] == pytest.approx(0.030, abs=1e-5)
+    norms = min_norm(Linear2(), x, y, norm="linf", steps=10, search_steps=24,
+                     return_norms=True)["norms"]
+    assert norms == pytest.approx([0.015, 0.025, 0.035, 0.045], abs=1e-5)
     odd = min_norm(Linear2(), x[:3], y[:3], norm="linf", steps=10, search_steps=24)
     assert odd["median"] == pytest.approx(0.025, abs=1e-5)
 

@@ -93,3 +93,20 @@ def test_degenerate_data_is_an_error_not_a_perfect_score(sets, match):
     tree = tiny_tree(data={**tiny_tree()["data"], **sets})
     with pytest.raises(HyperError, match=match):
         train(build_recipe(tree), progress=False)
+
+
+def test_a_loaded_model_refuses_images_outside_the_unit_interval(trained):
+    from hypercli.engine import predict
+
+    model, recipe = load_checkpoint(trained)
+    x = load_data(recipe.data, recipe.seed).test.floats(0, 8)  # (8, 1, 16, 16) in [0, 1]
+    model(x)
+    with pytest.raises(HyperError, match=r"min 0, max 255$"):
+        model(x * 255 / float(x.max()))  # 0..255 images
+    with pytest.raises(HyperError, match=r"got min -2, max 2$"):
+        predict(model, (x - x.min()) / (x.max() - x.min()) * 4 - 2)  # normalized ones
+    with pytest.raises(HyperError, match="the split holds no images"):
+        from hypercli.data.base import Split
+
+        evaluate(model, Split(torch.zeros(0, 1, 16, 16, dtype=torch.uint8),
+                              torch.zeros(0, dtype=torch.long)))
