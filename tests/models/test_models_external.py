@@ -40,7 +40,7 @@ def test_resnet18_on_the_sphere_trains_on_small_images_and_mhe_reports_energies(
 
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     losses = []
-    for _ in range(5):
+    for _ in range(4):
         loss, _ = net(x, y)
         opt.zero_grad()
         loss.backward()
@@ -145,7 +145,7 @@ def test_families_are_listed():
 
 def test_dcnet_resnet18_layout():
     """The authors' ImageNet layout: 18 convolutions at 224 px, 7x7 final map, 1024 wide."""
-    net = create_model(_recipe("dcnet-resnet18", conv="dc-tanh"), 1000, 3, 224)
+    net = create_model(_recipe("dcnet-resnet18"), 1000, 3, 224)
     convs = [m for m in net.body.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 18
     assert [(m.kernel_size[0], m.stride[0], m.out_channels) for m in convs[:1]] == [(7, 2, 128)]
