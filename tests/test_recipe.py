@@ -84,16 +84,10 @@ def test_bundled_names_resolve_from_anywhere(tmp_path, monkeypatch):
         resolve_recipe_path("no-such-recipe")
 
 
-def _schema_has(name: str) -> bool:
-    """False for a recipe naming data fields this checkout's schema lacks (the streamed-data
-    fields, see test_imagenet_recipes_validate_and_build, which checks those recipes)."""
-    from hypercli.recipe import DataConfig
-
-    data = yaml.safe_load(resolve_recipe_path(name).read_text()).get("data", {})
-    return set(data) <= set(DataConfig.model_fields)
+IMAGENET = ["imagenet-resnet18.yaml", "imagenet-spherenet.yaml"]  # 224 px: their own test
 
 
-@pytest.mark.parametrize("name", [n for n in list_recipes() if _schema_has(n)])
+@pytest.mark.parametrize("name", [n for n in list_recipes() if n not in IMAGENET])
 def test_every_bundled_recipe_validates_and_builds(name):
     """Every shipped recipe is valid and its components exist with the given arguments."""
     from hypercli.models import create_model
@@ -123,27 +117,14 @@ def test_base_recipes_merge(tmp_path):
         load_recipe(tmp_path / "loop1.yaml")
 
 
-# Fields of the streamed-data schema (data.image_size, ...) come with the data formats; where
-# this checkout's DataConfig lacks them the rest of the recipe is still checked in full.
-STREAMED_DATA_KEYS = {"image_size", "crop_pct", "workers"}
-
-
-@pytest.mark.parametrize("name", ["imagenet-resnet18.yaml", "imagenet-spherenet.yaml"])
+@pytest.mark.parametrize("name", IMAGENET)
 def test_imagenet_recipes_validate_and_build(name):
     import torch
 
     from hypercli.models import create_model
-    from hypercli.recipe import DataConfig, build_recipe, resolve_recipe_path
-
-    tree = yaml.safe_load(resolve_recipe_path(name).read_text())
-    assert tree["data"]["name"] == "folder" and tree["data"]["image_size"] == 224
-    absent = STREAMED_DATA_KEYS - set(DataConfig.model_fields)
-    if absent:
-        for key in absent:
-            tree["data"].pop(key)
-        tree["data"]["augment"] = [a for a in tree["data"]["augment"]
-                                   if a != "random-resized-crop"]
-    recipe = build_recipe(tree, name)
+    recipe = load_recipe(name)
+    assert recipe.data.name == "folder" and recipe.data.image_size == 224
+    assert "random-resized-crop" in recipe.data.augment
     torch.manual_seed(0)
     net = create_model(recipe, 10, 3, 64)  # the recipe's network at a small size
     assert net(torch.rand(2, 3, 64, 64)).shape == (2, 10)
