@@ -144,12 +144,13 @@ class _Collate:
         return x, y, len(bad), None
 
 
-def _load(data: bytes, label: int, where: str, channels: int, transform: Any,
+def _load(data: bytes, label: int, where: Any, channels: int, transform: Any,
           seed: int | None) -> Any:
+    """Decode and transform one sample; ``where()`` names it in an error."""
     try:
         img = decode_pil(data, channels)
     except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError on bad bytes
-        return _Bad(f"{where}: not a readable image ({str(exc).splitlines()[0][:120]}); "
+        return _Bad(f"{where()}: not a readable image ({str(exc).splitlines()[0][:120]}); "
                     "replace the file or set data.skip_corrupt=true to skip such images", True)
     if seed is None:
         return to_uint8(transform(img)), label
@@ -175,7 +176,8 @@ class _IndexDataset(Dataset):
         except OSError as exc:
             return _Bad(f"{self.reader.describe(i)}: cannot read ({exc})", False)
         seed = None if epoch is None else _mix(self.seed, epoch, i)
-        return _load(data, label, self.reader.describe(i), self.channels, self.transform, seed)
+        return _load(data, label, lambda: self.reader.describe(i), self.channels,
+                     self.transform, seed)
 
 
 class _EpochSampler(Sampler):
@@ -252,7 +254,8 @@ class _ShardStream(IterableDataset):
             label = int(bytes(s["cls"]).decode().strip())
         except ValueError:
             return _Bad(f"{where}: .cls holds no integer class", False)
-        return _load(s[key], label, f"{where}.{key}", self.channels, self.transform, seed)
+        return _load(s[key], label, lambda: f"{where}.{key}", self.channels, self.transform,
+                     seed)
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()

@@ -103,7 +103,7 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
     tree = tiny_tree(train={"epochs": 2, "device": "cpu"}, data={"augment": ["flip"]})
     ref = train(build_recipe(tree), out_dir=tmp_path / "ref", progress=False)
 
-    import hypercli.engine.trainer as T
+    import hypercli.data.loader as T  # the in-memory loader the trainer builds
 
     calls = {"n": 0}
     original = T.BatchLoader.batches
