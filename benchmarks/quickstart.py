@@ -27,8 +27,8 @@ CANDIDATES = [
     ("classic + channels_last", "fmnist-classic", ["train.channels_last=true"]),
     ("classic + channels_last + bf16", "fmnist-classic",
      ["train.channels_last=true", "train.amp=true"]),
-    ("quick, 2 epochs", "fmnist-quick", ["train.epochs=2"]),
     ("quick, 3 epochs", "fmnist-quick", ["train.epochs=3"]),
+    ("quick without bf16", "fmnist-quick", ["train.amp=false"]),
     ("quick without test-time flip", "fmnist-quick", ["eval.tta=[]"]),
     ("quick without label smoothing", "fmnist-quick", ["loss.label_smoothing=0"]),
 ]
