@@ -57,7 +57,8 @@ def mhe_solve(
     the point group and Voronoi defects (S²), the distinct minima visited,
     how many descents reached the best, and the wall time.
     """
-    _check_arguments(n, threads, min(population, restarts), device)
+    starts = [v for v in (population, restarts) if v is not None]
+    _check_arguments(n, threads, min(starts) if starts else 20, device)  # 20: the default
     from hypercli.mhe.thomson import solve
     from hypercli.viz.figure import check_output_path
 
