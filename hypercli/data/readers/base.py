@@ -46,6 +46,28 @@ class IndexReader:
         return None
 
 
+class FilesReader(IndexReader):
+    """Samples that are image files: ``root / files[i]`` with label ``_labels[i]``
+    (``folder`` and ``list`` fill the two lists, each from its own layout)."""
+
+    root: Path
+    files: list[str]
+    _labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, i: int) -> tuple[bytes, int]:
+        with open(self.root / self.files[i], "rb") as f:
+            return f.read(), self._labels[i]
+
+    def describe(self, i: int) -> str:
+        return str(self.root / self.files[i])
+
+    def labels(self) -> list[int]:
+        return self._labels
+
+
 class SubsetReader(IndexReader):
     """The samples ``indices`` of another reader (validation splits, ``data.subset``)."""
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hypercli.data.readers.base import Found, IndexReader, check_root, read_info
+from hypercli.data.readers.base import FilesReader, Found, check_root, read_info
 from hypercli.errors import HyperError
 from hypercli.registry import READERS
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
-class FolderReader(IndexReader):
+class FolderReader(FilesReader):
     """Images of ``root/<class>/**``; label = position of the class in the sorted names."""
 
     def __init__(self, root: Path, classes: list[str] | None = None) -> None:
@@ -48,19 +48,6 @@ class FolderReader(IndexReader):
                                  f"({', '.join(IMG_EXTENSIONS)}); add images or remove it")
             self.files += files
             self._labels += [index[name]] * len(files)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def read(self, i: int) -> tuple[bytes, int]:
-        with open(self.root / self.files[i], "rb") as f:
-            return f.read(), self._labels[i]
-
-    def describe(self, i: int) -> str:
-        return str(self.root / self.files[i])
-
-    def labels(self) -> list[int]:
-        return self._labels
 
 
 @READERS.register("folder")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypercli.data.readers.base import Found, IndexReader, check_root, read_info
+from hypercli.data.readers.base import FilesReader, Found, check_root, read_info
 from hypercli.errors import HyperError
 from hypercli.registry import READERS
 
 
-class ListReader(IndexReader):
+class ListReader(FilesReader):
     """The images named in one list file."""
 
     def __init__(self, list_file: Path, image_root: Path) -> None:
@@ -46,19 +46,6 @@ class ListReader(IndexReader):
             self._labels.append(label)
         if not self.files:
             raise HyperError(f"the list file {list_file} lists no images")
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def read(self, i: int) -> tuple[bytes, int]:
-        with open(self.root / self.files[i], "rb") as f:
-            return f.read(), self._labels[i]
-
-    def describe(self, i: int) -> str:
-        return str(self.root / self.files[i])
-
-    def labels(self) -> list[int]:
-        return self._labels
 
 
 @READERS.register("list")

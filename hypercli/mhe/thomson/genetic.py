@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from hypercli.mhe.thomson.lbfgs import minimize
+from hypercli.mhe.thomson.minima import distinct_lowest
 from hypercli.mhe.thomson.moves import _children, _random_points
 from hypercli.mhe.thomson.pair_energy import EnergyGrad
 
@@ -81,18 +82,7 @@ def _search(
 
 def _select(u: torch.Tensor, f: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``keep`` lowest configurations with distinct energies (1e-9 relative), sorted."""
-    order = f.argsort()
-    chosen: list[int] = []
-    last = None
-    for i in order.tolist():
-        e = float(f[i])
-        if last is not None and abs(e - last) <= 1e-9 * max(abs(e), 1.0):
-            continue
-        chosen.append(i)
-        last = e
-        if len(chosen) == keep:
-            break
-    idx = torch.tensor(chosen, device=f.device)
+    idx = distinct_lowest(f, keep).to(f.device)
     return u[idx], f[idx]
 
 

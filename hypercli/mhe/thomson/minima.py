@@ -34,3 +34,19 @@ class MinimaRegistry:
                 return False
         self._seen.append((energy, fp))
         return True
+
+
+def distinct_lowest(f: torch.Tensor, keep: int) -> torch.Tensor:
+    """Indices (long) of the ``keep`` lowest entries of ``f`` with distinct values (1e-9
+    relative: the same minimum reached twice counts once), lowest first."""
+    chosen: list[int] = []
+    last = None
+    for i in f.argsort().tolist():
+        e = float(f[i])
+        if last is not None and abs(e - last) <= 1e-9 * max(abs(e), 1.0):
+            continue
+        chosen.append(i)
+        last = e
+        if len(chosen) == keep:
+            break
+    return torch.tensor(chosen, dtype=torch.long)

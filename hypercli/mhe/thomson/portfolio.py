@@ -27,7 +27,7 @@ import torch
 from hypercli.mhe.kernels import Kernel
 from hypercli.mhe.thomson.groups import SEARCH_GROUPS, PointGroup, decompositions, point_group
 from hypercli.mhe.thomson.lbfgs import minimize
-from hypercli.mhe.thomson.minima import MinimaRegistry
+from hypercli.mhe.thomson.minima import MinimaRegistry, distinct_lowest
 from hypercli.mhe.thomson.moves import (
     _mutant,
     _random_points,
@@ -189,11 +189,11 @@ def portfolio_search(
         energies.extend(f.tolist())
         allu = u if s.pop is None else torch.cat([s.pop, u])
         allf = f if s.pop_f is None else torch.cat([s.pop_f, f])
-        keep = _distinct(allf, population)
+        keep = distinct_lowest(allf, population)
         s.pop, s.pop_f = allu[keep], allf[keep]
         # lift this batch's two lowest distinct minima that are new lows for this search (or
         # near the best), nudge them off the symmetric subspace, descend, polish if near
-        for i in _distinct(f, 2).tolist():
+        for i in distinct_lowest(f, 2).tolist():
             fi = float(f[i])
             if fi > s.best * (1 + 1e-9) and fi > state["best"] * (1 + 1e-5):
                 continue
@@ -225,7 +225,7 @@ def portfolio_search(
         s.descents += b
         state["descents"] += b
         energies.extend(f.tolist())
-        for i in _distinct(f, b).tolist():
+        for i in distinct_lowest(f, b).tolist():
             screen_and_polish(u[i], float(f[i]), "free")
         s.best = min(s.best, float(f.min()))
 
@@ -253,18 +253,3 @@ def portfolio_search(
                    "seconds": round(s.seconds, 3),
                    "best": s.best if s.best < float("inf") else None} for s in searches],
     )
-
-
-def _distinct(f: torch.Tensor, keep: int) -> torch.Tensor:
-    """Indices of the ``keep`` lowest entries of ``f`` with distinct values (1e-9 relative)."""
-    chosen: list[int] = []
-    last = None
-    for i in f.argsort().tolist():
-        e = float(f[i])
-        if last is not None and abs(e - last) <= 1e-9 * max(abs(e), 1.0):
-            continue
-        chosen.append(i)
-        last = e
-        if len(chosen) == keep:
-            break
-    return torch.tensor(chosen, dtype=torch.long)
