@@ -31,6 +31,10 @@ def checkpoint_file(path: str | Path) -> Path:
     """A checkpoint file, or the checkpoint inside a run directory."""
     p = Path(path)
     if p.is_dir():
+        if not (p / FILENAME).is_file():
+            raise HyperError(f"{str(path)!r} is a folder without a {FILENAME}: not a run "
+                             "folder, or a run that stopped before its first checkpoint; "
+                             "pass a run folder or a checkpoint file")
         p = p / FILENAME
     if not p.is_file():
         raise HyperError(f"checkpoint {str(path)!r} does not exist; train one with `hyper train`")

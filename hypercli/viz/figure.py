@@ -103,7 +103,10 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """
     path = check_output_path(path)
     fmt = FORMATS[path.suffix.lower()]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:  # /proc, a vanished folder: the temp file itself cannot be made
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise HyperError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format=fmt, dpi=fig.dpi)

@@ -194,3 +194,23 @@ def test_resume_with_a_shape_change_names_the_tensors(run_dir, tmp_path):
     shutil.copytree(run_dir, out)
     one_line_error(["train", "--resume", "--out", str(out), "--set",
                     "model.args.final_width=8", "--no-progress"], "body.", "cannot change shape")
+
+
+def test_a_folder_without_a_checkpoint_is_named_as_such(tmp_path):
+    (tmp_path / "recipe.yaml").write_text("{}")  # a run that stopped before its first epoch
+    one_line_error(["eval", "--checkpoint", str(tmp_path)], "folder without a checkpoint.pt")
+
+
+def test_a_figure_whose_temp_file_cannot_be_made_is_one_line(monkeypatch, tmp_path):
+    import tempfile
+
+    from hypercli.errors import HyperError
+    from hypercli.viz.figure import new_figure, save_figure
+
+    def no_temp(*args, **kwargs):  # what /proc answers: the folder takes no new files
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    with pytest.raises(HyperError, match="No such file or directory"):
+        save_figure(new_figure((100, 100)), tmp_path / "f.png")
+    assert list(tmp_path.iterdir()) == []

@@ -68,6 +68,8 @@ def test_target_stops_early_and_says_so():
     (["--n", "5", "--device", "tpu"], "unknown device"),
     (["--n", "5", "--mutation", "2"], "fraction of the children"),
     (["--n", "5", "--time-limit", "-1"], "positive number of seconds"),
+    (["--n", "5", "--time-limit", "nan"], "positive number of seconds"),
+    (["--n", "5", "--target", "inf"], "finite energy"),
     (["--n", "5", "--out", "pts.txt"], "use .csv or .npy"),
     (["--n", "50", "--strategy", "fast"], "--strategy 'fast'"),
     (["--n", "50", "--dim", "4", "--strategy", "portfolio"], "--dim 3"),

@@ -165,8 +165,10 @@ def solve(
         raise HyperError(f"--population {population}: need at least 1")
     if not 0.0 <= mutation <= 1.0:
         raise HyperError(f"--mutation {mutation}: a fraction of the children, 0 to 1")
-    if time_limit is not None and time_limit <= 0:
+    if time_limit is not None and not 0 < time_limit < math.inf:  # NaN fails too
         raise HyperError(f"--time-limit {time_limit}: give a positive number of seconds")
+    if target is not None and not math.isfinite(target):
+        raise HyperError(f"--target {target}: give a finite energy")
     if strategy not in STRATEGIES:
         raise HyperError(f"--strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     kernel = parse_kernel(s)
