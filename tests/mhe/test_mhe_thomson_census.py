@@ -8,18 +8,7 @@ import math
 import numpy as np
 
 from hypercli.mhe.thomson.census import coordination_numbers, defect_census
-
-PHI = (1 + math.sqrt(5)) / 2
-
-
-def unit(rows) -> np.ndarray:  # noqa: ANN001
-    x = np.array(rows, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def icosahedron() -> np.ndarray:
-    return unit([p for a, b in itertools.product((-1, 1), repeat=2)
-                 for p in ([0, a, b * PHI], [a, b * PHI, 0], [b * PHI, 0, a])])
+from tests.mhe.polyhedra import icosahedron, unit
 
 
 def test_icosahedron_twelve_fivefold():

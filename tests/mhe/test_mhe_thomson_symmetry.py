@@ -15,23 +15,13 @@ from hypercli.mhe.thomson.groups import SEARCH_GROUPS, decompositions, point_gro
 from hypercli.mhe.thomson.orbits import lift, orbit_energy_fn, special_points
 from hypercli.mhe.thomson.pair_energy import energy_fn
 from hypercli.mhe.thomson.symmetry import detect_point_group
+from tests.mhe.polyhedra import icosahedron, unit
 
-PHI = (1 + math.sqrt(5)) / 2
 ORDERS = {"I": 60, "O": 24, "T": 12, "D5": 10, "D3": 6, "S6": 6, "D2": 4, "C5": 5, "C3": 3,
           "S4": 4, "C2": 2, "Ci": 2}
 AXIS_ORBITS = {"I": [12, 20, 30], "O": [6, 8, 12], "T": [4, 4, 6], "D5": [2, 5, 5],
                "D3": [2, 3, 3], "S6": [2], "D2": [2, 2, 2], "C5": [1, 1], "C3": [1, 1],
                "S4": [2], "C2": [1, 1], "Ci": []}
-
-
-def unit(rows) -> np.ndarray:  # noqa: ANN001
-    x = np.array(rows, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def icosahedron() -> np.ndarray:
-    return unit([p for a, b in itertools.product((-1, 1), repeat=2)
-                 for p in ([0, a, b * PHI], [a, b * PHI, 0], [b * PHI, 0, a])])
 
 
 def ring(k: int, z: float, phase: float = 0.0) -> list[list[float]]:
