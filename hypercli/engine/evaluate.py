@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -13,7 +14,30 @@ from hypercli.data.base import Split
 from hypercli.errors import HyperError
 
 
-@torch.no_grad()
+def _infer(model: nn.Module, xs: Iterable[torch.Tensor], device: torch.device | str,
+           features: bool, tta: tuple[str, ...] | list[str]) -> Iterator[torch.Tensor]:
+    """The outputs (float, on the CPU) of each batch of ``xs`` (uint8, or float in [0, 1]),
+    with the model in eval mode and without gradients; ``tta`` as in ``predict``."""
+    was_training = model.training
+    model.eval()
+    f = model.features if features else model
+    try:
+        with torch.no_grad():
+            for x in xs:
+                x = x.to(device)
+                if x.dtype == torch.uint8:
+                    x = x.float().div_(255.0)
+                else:
+                    x = x.float()
+                    require_unit_interval(x, "images")
+                y = f(x).float()
+                if "flip" in tta:
+                    y = (y + f(x.flip(3)).float()) / 2
+                yield y.cpu()
+    finally:
+        model.train(was_training)
+
+
 def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
             batch_size: int = 1000, features: bool = False,
             tta: tuple[str, ...] | list[str] = ()) -> torch.Tensor:
@@ -22,22 +46,8 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str =
     ``tta=("flip",)``: test-time augmentation, the mean of the outputs of each image and
     its horizontal mirror.
     """
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, len(images), batch_size):
-            x = images[i : i + batch_size].to(device)
-            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-            if images.dtype != torch.uint8:
-                require_unit_interval(x, "images")
-            f = model.features if features else model
-            y = f(x).float()
-            if "flip" in tta:
-                y = (y + f(x.flip(3)).float()) / 2
-            out.append(y.cpu())
-    finally:
-        model.train(was_training)
+    chunks = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+    out = list(_infer(model, chunks, device, features, tta))
     return torch.cat(out) if out else torch.empty(0)
 
 
@@ -45,20 +55,14 @@ def predict_batches(model: nn.Module, batches, device: torch.device | str = "cpu
                     tta: tuple[str, ...] | list[str] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels of ``(uint8 images, labels)`` batches (a split streamed from disk);
     ``tta`` as in ``predict``."""
-    was_training = model.training
-    model.eval()
-    out, labels = [], []
-    try:
-        with torch.no_grad():
-            for x, y in batches:
-                x = x.to(device).float().div_(255.0)
-                logits = model(x).float()
-                if "flip" in tta:
-                    logits = (logits + model(x.flip(3)).float()) / 2
-                out.append(logits.cpu())
-                labels.append(y)
-    finally:
-        model.train(was_training)
+    labels: list[torch.Tensor] = []
+
+    def images() -> Iterator[torch.Tensor]:
+        for x, y in batches:
+            labels.append(y)
+            yield x
+
+    out = list(_infer(model, images(), device, False, tta))
     return torch.cat(out), torch.cat(labels)
 
 
