@@ -148,10 +148,9 @@ def _check_out_path(path: Path) -> None:
         raise HyperError(f"--out {str(path)!r} is a directory; give a file name such as points.csv")
     if path.suffix.lower() not in OUT_SUFFIXES:
         raise HyperError(f"--out {str(path)!r}: unsupported extension; use .csv or .npy")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HyperError(f"--out {str(path)!r}: cannot create its folder ({exc})") from None
+    from hypercli.engine.io import make_dirs
+
+    make_dirs(path.parent)  # names a part of the path that is a file
 
 
 def _write_points(path: Path, points) -> Path:  # noqa: ANN001  (numpy array (N, d))

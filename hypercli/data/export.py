@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from hypercli.engine.io import make_dirs
 from hypercli.errors import HyperError
 
 FORMATS = ("folder", "list", "webdataset", "recordio")
@@ -84,11 +85,13 @@ def export_dataset(data: Any, fmt: str, out: str | Path, *, limit: int | None = 
     if shard_size < 1:
         raise HyperError("--shard-size must be at least 1")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise HyperError(f"{out} is a file, not a folder; choose another OUT")
+    if out.exists() and any(out.iterdir()):
         raise HyperError(f"{out} already exists and is not empty; choose another OUT")
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    make_dirs(tmp)  # a path under a file, a read-only folder: one line naming the path
     names = list(data.class_names)
     ext = image_format
     info: dict[str, Any] = {"format": fmt, "source": source, "class_names": names,

@@ -214,3 +214,14 @@ def test_a_figure_whose_temp_file_cannot_be_made_is_one_line(monkeypatch, tmp_pa
     with pytest.raises(HyperError, match="No such file or directory"):
         save_figure(new_figure((100, 100)), tmp_path / "f.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_export_under_a_file_or_onto_a_file_is_one_line(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    one_line_error(["data", "export", "synthetic", "--format", "recordio",
+                    str(blocker / "out"), "--limit", "4"], "a part of the path is a file")
+    one_line_error(["data", "export", "synthetic", "--format", "recordio", str(blocker),
+                    "--limit", "4"], "is a file, not a folder")
+    one_line_error(["mhe-solve", "--n", "5", "--out", str(blocker / "x.npy")],
+                   "it is a file, not a folder")
