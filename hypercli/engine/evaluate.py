@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -14,13 +14,14 @@ from hypercli.data.base import Split
 from hypercli.errors import HyperError
 
 
-def _infer(model: nn.Module, xs: Iterable[torch.Tensor], device: torch.device | str,
-           features: bool, tta: tuple[str, ...] | list[str]) -> Iterator[torch.Tensor]:
-    """The outputs (float, on the CPU) of each batch of ``xs`` (uint8, or float in [0, 1]),
-    with the model in eval mode and without gradients; ``tta`` as in ``predict``."""
+def infer(model: nn.Module, xs: Iterable[torch.Tensor], device: torch.device | str,
+          output: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[torch.Tensor]:
+    """``output(x)`` (float, on the CPU) of each batch ``x`` of ``xs`` (uint8, or float in
+    [0, 1], moved to ``device`` as float in [0, 1]), with ``model`` in eval mode and without
+    gradients; the model's mode is restored afterwards. The one inference loop of
+    ``predict``, ``predict_batches`` and ``hypercli.engine.embed``."""
     was_training = model.training
     model.eval()
-    f = model.features if features else model
     try:
         with torch.no_grad():
             for x in xs:
@@ -30,12 +31,21 @@ def _infer(model: nn.Module, xs: Iterable[torch.Tensor], device: torch.device | 
                 else:
                     x = x.float()
                     require_unit_interval(x, "images")
-                y = f(x).float()
-                if "flip" in tta:
-                    y = (y + f(x.flip(3)).float()) / 2
-                yield y.cpu()
+                yield output(x).float().cpu()
     finally:
         model.train(was_training)
+
+
+def _infer(model: nn.Module, xs: Iterable[torch.Tensor], device: torch.device | str,
+           features: bool, tta: tuple[str, ...] | list[str]) -> Iterator[torch.Tensor]:
+    """Logits (or features) of each batch of ``xs``; ``tta`` as in ``predict``."""
+    f = model.features if features else model
+
+    def output(x: torch.Tensor) -> torch.Tensor:
+        y = f(x).float()
+        return (y + f(x.flip(3)).float()) / 2 if "flip" in tta else y
+
+    return infer(model, xs, device, output)
 
 
 def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
