@@ -167,6 +167,7 @@ class Recipe(_Section):
     name: str = "recipe"
     description: str = ""
     seed: int = Field(0, ge=0, lt=2**63)  # what torch, numpy and Python's RNGs all take
+    task: str = "classify"  # the kind of run (hypercli.registry.TASKS; `hyper list`)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)

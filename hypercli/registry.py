@@ -186,6 +186,7 @@ DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 READERS: Registry[Callable[..., Any]] = Registry("data format")  # streamed from disk
 REGULARIZERS: Registry[type] = Registry("regularizer")
 ATTACKS: Registry[type] = Registry("attack")
+TASKS: Registry[type] = Registry("kind of run")  # recipe.task: classify, ...
 
 # The packages whose import fills the registries above.
 _PACKAGES = (
@@ -195,6 +196,7 @@ _PACKAGES = (
     "hypercli.data",
     "hypercli.mhe",
     "hypercli.attacks",
+    "hypercli.engine.tasks",
 )
 _loaded = False
 

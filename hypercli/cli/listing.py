@@ -22,7 +22,8 @@ def list_components(
 
     kinds = {"models": R.MODELS, "conv operators": R.CONVS, "linear operators": R.LINEARS,
              "losses": R.HEADS, "regularizers": R.REGULARIZERS, "attacks": R.ATTACKS,
-             "datasets": R.DATASETS, "data formats (streamed from disk)": R.READERS}
+             "datasets": R.DATASETS, "data formats (streamed from disk)": R.READERS,
+             "kinds of run (recipe task:)": R.TASKS}
     if json_out:
         out = {k: {n: reg.help(n) for n in reg.names()} for k, reg in kinds.items()}
         out["recipes"] = list_recipes()

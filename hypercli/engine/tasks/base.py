@@ -1,0 +1,122 @@
+"""``Task``: one kind of run (classification, a GAN, ...) as the training loop sees it.
+
+The loop (``hypercli.engine.trainer.train``) owns everything every kind of run shares: the
+run directory and its lock, checkpoints and exact resumes (epoch, batch, step, history,
+RNG states), Ctrl-C and SIGTERM, the progress bar, ``metrics.jsonl``, the divergence guard
+on weights and evaluation losses, and ``torchrun``. A task writes only what differs: what
+it builds from the recipe, one training step, what an epoch and an evaluation report, and
+what its checkpoint holds. A kind of run is registered in ``hypercli.registry.TASKS`` and
+chosen by the recipe's ``task:``::
+
+    @TASKS.register("classify")
+    class ClassifyTask(Task):
+        def step(self, x, y, stats): ...
+
+The loop calls, in order: ``__init__`` (build data, model, optimizer; no files touched),
+``load_weights`` and ``load_state`` (on ``--resume``), ``prepare`` (wrap for DDP /
+compile), then per batch ``step`` and ``after_step``, per epoch ``epoch_record``,
+``check_weights`` and (when due) ``eval_record``, and ``state`` for every checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from hypercli.engine import distributed as D
+from hypercli.recipe import Recipe
+
+
+class EpochStats:
+    """Running sums of one epoch (restored on a mid-epoch resume); ``n`` counts images,
+    ``steps`` optimizer steps, ``seconds`` training time."""
+
+    def __init__(self, state: dict[str, float] | None = None) -> None:
+        self.s: dict[str, float] = dict(state or {"n": 0.0, "steps": 0.0, "seconds": 0.0})
+
+    def add(self, key: str, value: float) -> None:
+        self.s[key] = self.s.get(key, 0.0) + value
+
+    def mean(self, key: str) -> float:
+        """The per-image mean of a sum kept with ``add(key, value * batch_size)``."""
+        return self.s.get(key, 0.0) / max(self.s["n"], 1.0)
+
+
+class Task:
+    """Base class of the kinds of run. Subclasses set ``loader`` (the training batches of
+    this rank: ``set_epoch``, ``len``, ``batches(start)``) and ``meta`` (what a checkpoint
+    records of the data) in ``__init__`` and write the methods below."""
+
+    loader: Any
+    meta: dict[str, Any]
+    ckpt_path: Path | None = None  # set by the loop: named in divergence messages
+
+    def __init__(self, recipe: Recipe, dev: torch.device, dist: D.Dist,
+                 console: Console) -> None:
+        self.recipe, self.dev, self.dist, self.console = recipe, dev, dist, console
+
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run: ``train.epochs`` (fractions allowed) epochs."""
+        return math.ceil(self.recipe.train.epochs * len(self.loader))
+
+    def describe(self) -> str:
+        """What the run header says after the recipe name (parameters, images)."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint holds of this task (weights, optimizer and scheduler states)."""
+        raise NotImplementedError
+
+    def load_weights(self, state: dict[str, Any], path: Path) -> None:
+        """Restore the weights of ``state()`` from the checkpoint at ``path`` (first, so
+        that a shape change names its tensors)."""
+        raise NotImplementedError
+
+    def load_state(self, state: dict[str, Any], path: Path,
+                   changes: dict[str, tuple[Any, Any]]) -> None:
+        """Restore the rest of ``state()`` (optimizer and scheduler states); ``changes``
+        are the recipe values changed on resume (already checked as changeable) to write
+        into them."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Wrap the networks for training (DDP under torchrun, torch.compile); after any
+        resume, before the first step."""
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, stats: EpochStats, step: int) -> None:
+        """One training step on a batch (images in [0, 1] on the device, labels), the
+        optimizer and scheduler steps included; ``step`` is the number of steps done
+        before it. Adds the batch's sums to ``stats`` (``n`` included). Raises
+        ``DivergenceError`` on a non-finite loss."""
+        raise NotImplementedError
+
+    def progress(self, stats: EpochStats) -> dict[str, float]:
+        """The progress bar's ``loss`` and ``acc`` fields for the epoch so far."""
+        return {"loss": stats.mean("loss"), "acc": stats.mean("correct")}
+
+    def epoch_record(self, stats: EpochStats, step: int) -> dict[str, Any]:
+        """This epoch's line of ``metrics.jsonl`` (sums reduced over ranks)."""
+        raise NotImplementedError
+
+    def check_weights(self, where: str, ckpt_path: Path) -> None:
+        """Raise ``DivergenceError`` when a weight is not finite (main rank)."""
+        raise NotImplementedError
+
+    def eval_record(self) -> dict[str, Any]:
+        """The evaluation at the end of an epoch (main rank); ``*_loss`` keys are checked
+        by the divergence guard."""
+        return {}
+
+    def after_step(self, step: int) -> dict[str, Any] | None:
+        """Called after every step (all ranks); a record returned is logged as its own
+        line of ``metrics.jsonl`` (evaluations every N steps)."""
+        return None
+
+    def summary(self, last: dict[str, Any]) -> dict[str, Any]:
+        """The task's part of ``summary.json``, from the last epoch record."""
+        return {}

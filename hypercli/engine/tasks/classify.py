@@ -1,0 +1,219 @@
+"""``task: classify`` (the default): a margin-head classifier, optionally with regularizers
+(MHE), adversarial training and test-time augmentation; evaluation on the test and
+validation splits."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hypercli.data import Splits, build_data
+from hypercli.engine import distributed as D
+from hypercli.engine import guard
+from hypercli.engine.checkpoint import load_weights
+from hypercli.engine.evaluate import evaluate
+from hypercli.engine.optim import build_optimizer, build_scheduler
+from hypercli.engine.resume import apply_optimizer_settings
+from hypercli.engine.tasks.base import EpochStats, Task
+from hypercli.errors import DivergenceError, HyperError
+from hypercli.models import Net, count_parameters, create_model
+from hypercli.nn.regularizer import Regularizer
+from hypercli.recipe import Recipe
+from hypercli.registry import REGULARIZERS, TASKS
+
+
+def data_meta(data: Splits) -> dict[str, Any]:
+    """What a checkpoint records of its data, to rebuild the model without it."""
+    return {"num_classes": data.num_classes, "in_channels": data.in_channels,
+            "image_size": data.image_size, "mean": data.mean, "std": data.std,
+            "class_names": data.class_names}
+
+
+def switch(value: bool | str, dev: torch.device) -> bool:
+    """A ``true``/``false``/``"auto"`` recipe switch; ``auto`` means on CUDA only."""
+    return dev.type == "cuda" if value == "auto" else bool(value)
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (torch's own capability probes)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, p, lambda: False)() for p in probes)
+
+
+def build_regularizers(recipe: Recipe, model: nn.Module) -> list[tuple[str, Regularizer]]:
+    """``(log prefix, regularizer)`` for each recipe entry, attached to ``model``."""
+    names = [cfg.name for cfg in recipe.regularizers]
+    regs = []
+    for i, cfg in enumerate(recipe.regularizers):
+        reg = REGULARIZERS.create(cfg.name, **cfg.args)
+        reg.attach(model)
+        regs.append((cfg.name if names.count(cfg.name) == 1 else f"{cfg.name}{i}", reg))
+    return regs
+
+
+def build_adversary(recipe: Recipe, model: nn.Module):
+    """The attack of ``train.adversarial`` (eps/alpha in the CLI's units: 1/255 for L-inf)."""
+    adv = recipe.train.adversarial
+    if adv is None:
+        return None
+    from hypercli.attacks import create_attack
+
+    return create_attack(adv.method, model, eps=adv.eps, alpha=adv.alpha, steps=adv.steps,
+                         random_start=adv.random_start)
+
+
+def divergence(loss: torch.Tensor, epoch_step: str, ckpt_path: Path | None) -> DivergenceError:
+    kept = guard.kept(ckpt_path) if ckpt_path is not None else "no checkpoint was written yet"
+    return DivergenceError(
+        f"training diverged: loss {float(loss.detach())} at {epoch_step}; {kept}. Lower "
+        "optimizer.lr, raise the A-Softmax lambda_min, or add train.grad_clip")
+
+
+@TASKS.register("classify")
+class ClassifyTask(Task):
+    """Classification with a margin head (the default kind of run)."""
+
+    def __init__(self, recipe: Recipe, dev: torch.device, dist: D.Dist, console) -> None:
+        super().__init__(recipe, dev, dist, console)
+        tc = recipe.train
+        self.data = build_data(recipe.data, recipe.seed)  # in memory or streamed from disk
+        self.meta = data_meta(self.data)
+        self.model: Net = create_model(recipe, self.data.num_classes, self.data.in_channels,
+                                       self.data.image_size, self.data.mean,
+                                       self.data.std).to(dev)
+        if switch(tc.channels_last, dev):
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if dist.enabled and tc.sync_batchnorm:
+            if dev.type != "cuda":
+                raise HyperError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs "
+                                 "only on GPUs); set train.sync_batchnorm=false on the CPU")
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.regularizers = build_regularizers(recipe, self.model)
+        self.optimizer = build_optimizer(self.model, recipe.optimizer)
+        self.loader = self.data.train_loader(recipe.data, recipe.seed, dev, dist.rank,
+                                             dist.world)
+        self.scheduler = build_scheduler(self.optimizer, recipe.schedule, len(self.loader),
+                                         self.total_steps)
+        self.net: nn.Module = self.model
+        self.adversary = None
+        self.amp: Any = nullcontext()
+        self.ckpt_path: Path | None = None
+
+    def describe(self) -> str:
+        return (f"{count_parameters(self.model):,} parameters, {len(self.data.train):,} "
+                "training images")
+
+    def state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def load_weights(self, state: dict[str, Any], path: Path) -> None:
+        load_weights(self.model, state["model"], str(path),
+                     "the model of a run cannot change shape on resume; start a new run "
+                     "with another --out")
+
+    def load_state(self, state: dict[str, Any], path: Path,
+                   changes: dict[str, tuple[Any, Any]]) -> None:
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise HyperError(f"{path}: the optimizer state does not fit the recipe: "
+                             f"{str(exc).strip()[:160]}") from None
+        if changes:
+            apply_optimizer_settings(self.optimizer, self.scheduler, self.recipe)
+
+    def prepare(self) -> None:
+        tc, dev = self.recipe.train, self.dev
+        if self.dist.enabled:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        if tc.compile:
+            self.net = torch.compile(self.net)
+        self.adversary = build_adversary(self.recipe, self.model)
+        if switch(tc.amp, dev):
+            self.amp = torch.autocast(dev.type, dtype=torch.bfloat16)
+            if self.dist.main and dev.type == "cpu" and not native_cpu_bf16():
+                self.console.print(
+                    "[yellow]warning:[/] train.amp: this CPU has no native bf16 (AVX512-BF16 "
+                    "or AMX), so bf16 autocast is emulated and slow; set train.amp=false")
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, stats: EpochStats, step: int) -> None:
+        tc = self.recipe.train
+        if self.adversary is not None:
+            k = max(1, round(tc.adversarial.fraction * len(x)))
+            x = torch.cat([self.adversary(x[:k], y[:k]).detach(), x[k:]])
+        self.net.train()
+        with self.amp:
+            loss, logits = self.net(x, y)
+        total = loss
+        for prefix, reg in self.regularizers:
+            term, logs = reg.loss()
+            if term is not None:
+                total = total + term
+            for key, v in logs.items():
+                stats.add(f"{prefix}/{key}", float(v))
+        if not torch.isfinite(total):
+            per_epoch = len(self.loader)
+            raise divergence(total, f"epoch {step // per_epoch + 1}, step {step % per_epoch + 1}",
+                             self.ckpt_path)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if tc.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        for _, reg in self.regularizers:
+            reg.after_step(step + 1)
+        stats.add("loss", float(loss.detach()) * len(y))
+        stats.add("correct", float((logits.argmax(1) == y).sum()))
+        stats.add("n", float(len(y)))
+        stats.add("steps", 1.0)
+
+    def epoch_record(self, stats: EpochStats, step: int) -> dict[str, Any]:
+        dist = self.dist
+        keys = sorted(k for k in stats.s if k not in ("seconds",))
+        sums = dict(zip(keys, D.all_reduce_sum([stats.s[k] for k in keys], self.dev, dist)))
+        n, steps = max(sums["n"], 1.0), max(stats.s["steps"], 1.0)
+        record: dict[str, Any] = {
+            "step": step, "train_loss": sums["loss"] / n, "train_accuracy": sums["correct"] / n,
+            "lr": self.optimizer.param_groups[0]["lr"], "seconds": stats.s["seconds"],
+            "images": sums["n"],
+            "images_per_second": sums["n"] / max(stats.s["seconds"], 1e-9),
+        }
+        for k in keys:
+            if "/" in k:  # regularizer logs, averaged over the epoch's steps and ranks
+                record[k] = sums[k] / (steps * dist.world)
+        for k, v in self.model.head.logs().items():
+            record[f"head/{k}"] = v
+        return record
+
+    def check_weights(self, where: str, ckpt_path: Path) -> None:
+        guard.check_weights(self.model, where, ckpt_path)
+
+    def eval_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        model, data, recipe = self.model, self.data, self.recipe
+        bs, tta = recipe.data.eval_batch_size, recipe.eval.tta
+        for name, split in (("test", data.test), ("val", data.val)):
+            if split is None:
+                continue
+            r = evaluate(model, split, self.dev, bs, data.num_classes, tta)
+            out[f"{name}_accuracy"], out[f"{name}_loss"] = r["accuracy"], r["loss"]
+            if "top5_accuracy" in r:
+                out[f"{name}_top5_accuracy"] = r["top5_accuracy"]
+        return out
+
+    def summary(self, last: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "parameters": count_parameters(self.model),
+            "test_accuracy": last.get("test_accuracy"), "test_loss": last.get("test_loss"),
+            **({"test_top5_accuracy": last["test_top5_accuracy"]}
+               if "test_top5_accuracy" in last else {}),
+            "val_accuracy": last.get("val_accuracy"),
+            "train_accuracy": last.get("train_accuracy"), "train_loss": last.get("train_loss"),
+        }
