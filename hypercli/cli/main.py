@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from hypercli.cli import attack, data, evaluate, listing, mhe_solve, train, visualize
+from hypercli.cli import attack, data, embed, evaluate, listing, mhe_solve, train, visualize
 
 app = typer.Typer(
     name="hyper",
@@ -22,6 +22,7 @@ app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("visualize-features")(visualize.visualize_features)
 app.command("attack")(attack.attack)
+app.command("embed")(embed.embed)
 app.command("mhe-solve")(mhe_solve.mhe_solve)
 app.command("list")(listing.list_components)
 app.add_typer(data.app, name="data")

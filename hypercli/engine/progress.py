@@ -29,16 +29,17 @@ from rich.progress import (
 STATS = "loss {loss:.4f}  acc {acc:.2%}  {ips:.0f} img/s  data {wait:.0%}"
 
 
-def training_progress(console: Console, enabled: bool = True,
-                      interval: float = 30.0) -> Progress | LineProgress:
-    """The live bar when ``console`` is a terminal, else ``LineProgress``."""
+def training_progress(console: Console, enabled: bool = True, interval: float = 30.0,
+                      stats: str = STATS) -> Progress | LineProgress:
+    """The live bar when ``console`` is a terminal, else ``LineProgress``; ``stats``: the
+    fields shown, a ``str.format`` template over the tasks' fields (default ``STATS``)."""
     if enabled and not console.is_terminal:
-        return LineProgress(console, interval)
+        return LineProgress(console, interval, stats)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn(re.sub(r"\{(\w+)", r"{task.fields[\1]", STATS)),
+        TextColumn(re.sub(r"\{(\w+)", r"{task.fields[\1]", stats)),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -54,8 +55,8 @@ class LineProgress:
     test accuracy there when the epoch ends) and otherwise every ``interval`` seconds.
     """
 
-    def __init__(self, console: Console, interval: float = 30.0) -> None:
-        self.console, self.interval = console, interval
+    def __init__(self, console: Console, interval: float = 30.0, stats: str = STATS) -> None:
+        self.console, self.interval, self.stats = console, interval, stats
         self.tasks: dict[int, dict[str, Any]] = {}
 
     def start(self) -> None:
@@ -91,5 +92,5 @@ class LineProgress:
         t = self.tasks[task]
         el = int(time.perf_counter() - t["start"])
         clock = f"{el // 3600}:{el // 60 % 60:02d}:{el % 60:02d}"
-        stats = STATS.format(**t["fields"]) if t["fields"] else ""
+        stats = self.stats.format(**t["fields"]) if t["fields"] else ""
         return f"{t['description']}  {t['completed']}/{t['total']}  {stats}  {clock}"
