@@ -22,7 +22,8 @@ def test_help_is_instant_and_lists_commands():
     assert out.stdout.strip() == "False", "importing the CLI must not import torch"
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("train", "eval", "visualize-features", "attack", "mhe-solve", "list"):
+    for cmd in ("train", "eval", "visualize-features", "attack", "mhe-solve", "list", "embed",
+                "data"):
         assert cmd in res.output
 
 
