@@ -109,11 +109,24 @@ class OptimizerConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    name: Literal["constant", "multistep", "cosine", "onecycle"] = "multistep"
+    # poly: (1 - t)^power after the warm-up (insightface's PolyScheduler, power 2)
+    name: Literal["constant", "multistep", "cosine", "onecycle", "poly"] = "multistep"
     milestones: list[float] = Field(default_factory=list)  # in epochs (fractions allowed)
+    # multistep in optimizer steps instead (Caffe's stepvalue: SphereFace's 16k, 24k)
+    milestone_steps: list[int] = Field(default_factory=list)
+    power: float = Field(2.0, gt=0.0)  # poly
     gamma: float = Field(0.1, gt=0.0)
     warmup_epochs: float = Field(0.0, ge=0.0)
     pct_start: float = Field(0.25, gt=0.0, lt=1.0)  # onecycle
+
+    @model_validator(mode="after")
+    def _one_kind_of_milestones(self) -> ScheduleConfig:
+        if self.milestones and self.milestone_steps:
+            raise ValueError("give schedule.milestones (in epochs) or schedule.milestone_steps "
+                             "(in optimizer steps), not both")
+        if any(m < 1 for m in self.milestone_steps):
+            raise ValueError("schedule.milestone_steps are optimizer steps >= 1")
+        return self
 
 
 class AdversarialConfig(_Section):
@@ -129,6 +142,9 @@ class AdversarialConfig(_Section):
 
 class TrainConfig(_Section):
     epochs: float = Field(10, gt=0, le=1e6)
+    # the run's length in optimizer steps instead (face solvers count iterations: SphereFace
+    # 28k at batch 256); overrides epochs
+    steps: int | None = Field(None, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # "auto": on CUDA only (every recipe before these switches ran so); true: on every device
     # (CPU too: bf16 autocast needs a CPU with native bf16, channels_last suits oneDNN's
@@ -187,9 +203,11 @@ _USED_BY = [
     ("optimizer", "momentum", "name", ("sgd",)),
     ("optimizer", "nesterov", "name", ("sgd",)),
     ("schedule", "milestones", "name", ("multistep",)),
+    ("schedule", "milestone_steps", "name", ("multistep",)),
+    ("schedule", "power", "name", ("poly",)),
     ("schedule", "gamma", "name", ("multistep",)),
     ("schedule", "pct_start", "name", ("onecycle",)),
-    ("schedule", "warmup_epochs", "name", ("constant", "multistep", "cosine")),
+    ("schedule", "warmup_epochs", "name", ("constant", "multistep", "cosine", "poly")),
 ]
 
 

@@ -82,7 +82,8 @@ def train(
     acc = summary["test_accuracy"]
     console.print(
         f"[bold green]test accuracy {acc:.2%}[/] (loss {summary['test_loss']:.4f}) after "
-        f"{summary['epochs']} epochs, {summary['wall_seconds']:.0f} s, "
+        f"{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} "
+        f"({summary['steps']} steps), {summary['wall_seconds']:.0f} s, "
         f"{summary['train_images_per_second']:.0f} training images/s -> {summary['run_dir']}")
 
 

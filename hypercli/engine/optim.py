@@ -39,8 +39,13 @@ def lr_factor(step: int, cfg: ScheduleConfig, steps_per_epoch: int, total_steps:
     if cfg.name == "constant":
         return 1.0
     if cfg.name == "multistep":
+        if cfg.milestone_steps:  # Caffe's multistep: lr x gamma once the step count hits one
+            return cfg.gamma ** sum(step >= m for m in cfg.milestone_steps)
         epoch = step / steps_per_epoch
         return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    if cfg.name == "poly":  # insightface's PolyScheduler: (1 - t)^power after the warm-up
+        span = max(total_steps - warm, 1.0)
+        return max(0.0, 1.0 - (step - warm) / span) ** cfg.power
     if cfg.name == "cosine":
         t0 = warm / max(total_steps, 1)
         return 0.5 * (1.0 + math.cos(math.pi * (t - t0) / max(1.0 - t0, 1e-12)))

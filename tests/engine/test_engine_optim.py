@@ -56,3 +56,43 @@ def test_no_decay_by_module_class():
     decays = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
     assert decays[id(model[0].weight)] == 0.0 and decays[id(model[1].weight)] == 0.1
     assert len(decays) == len(list(model.parameters()))
+
+
+def test_poly_matches_torch_polynomial_lr():
+    # insightface's PolyScheduler without warm-up is torch's PolynomialLR(power=2)
+    cfg = ScheduleConfig(name="poly", power=2.0)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    ref = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=40, power=2.0)
+    theirs = []
+    for _ in range(40):
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref.step()
+    assert [lr_factor(s, cfg, 10, 40) for s in range(40)] == pytest.approx(theirs, rel=1e-9)
+
+
+def test_poly_after_warmup():
+    cfg = ScheduleConfig(name="poly", power=2.0, warmup_epochs=1)  # 10 warm-up steps of 50
+    assert lr_factor(4, cfg, 10, 50) == pytest.approx(0.5)
+    for s in (10, 20, 49):
+        assert lr_factor(s, cfg, 10, 50) == pytest.approx((1 - (s - 10) / 40) ** 2)
+
+
+def test_multistep_in_steps_matches_torch():
+    cfg = ScheduleConfig(name="multistep", milestone_steps=[16, 24], gamma=0.1)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    ref = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[16, 24], gamma=0.1)
+    theirs = []
+    for _ in range(28):
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref.step()
+    assert [lr_factor(s, cfg, 7, 28) for s in range(28)] == pytest.approx(theirs)
+
+
+def test_milestones_in_two_units_is_an_error():
+    from hypercli.errors import HyperError
+    from hypercli.recipe import build_recipe
+
+    with pytest.raises(HyperError, match="not both"):
+        build_recipe({"schedule": {"milestones": [1], "milestone_steps": [10]}})

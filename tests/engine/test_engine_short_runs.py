@@ -65,3 +65,12 @@ def test_onecycle_subset_512_batch_128_one_epoch(tmp_path):
                      schedule={"name": "onecycle"}, train={"epochs": 1, "device": "cpu"})
     summary = train(build_recipe(tree), out_dir=tmp_path / "run", progress=False)
     assert summary["steps"] == 4
+
+
+def test_train_steps_sets_the_run_length(tmp_path):
+    # 256 images / 32 = 8 steps per epoch: 11 steps are one epoch and 3 steps of a second
+    tree = tiny_tree(train={"steps": 11, "device": "cpu", "epochs": 100})
+    summary = train(build_recipe(tree), out_dir=tmp_path / "run", progress=False)
+    assert summary["steps"] == 11
+    assert summary["epochs"] == 2
+    assert [h["step"] for h in summary["history"]] == [8, 11]

@@ -61,8 +61,10 @@ class Task:
 
     @property
     def total_steps(self) -> int:
-        """Optimizer steps of the whole run: ``train.epochs`` (fractions allowed) epochs."""
-        return math.ceil(self.recipe.train.epochs * len(self.loader))
+        """Optimizer steps of the whole run: ``train.steps``, else ``train.epochs``
+        (fractions allowed) epochs of this rank's loader."""
+        tc = self.recipe.train
+        return tc.steps if tc.steps is not None else math.ceil(tc.epochs * len(self.loader))
 
     def describe(self) -> str:
         """What the run header says after the recipe name (parameters, images)."""
