@@ -52,6 +52,8 @@ class Imbalance(_Section):
 class DataConfig(_Section):
     name: str = "fashion-mnist"
     root: str | None = None  # directory of the files; each dataset has its own default
+    # what data.root must hold and where to get it, said when it is missing (face recipes)
+    expects: str = ""
     download: bool = False  # let torchvision fetch CIFAR when the machine is online
     args: dict[str, Any] = Field(default_factory=dict)  # dataset-specific (synthetic sizes)
     subset: int | None = Field(None, gt=0)  # use the first N training images (after shuffle)
@@ -89,6 +91,10 @@ class LossConfig(_Section):
     name: str = "softmax"
     args: dict[str, Any] = Field(default_factory=dict)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    # PartialFC (An et al. CVPR 2022): under torchrun the head's class centers are sharded
+    # over the ranks and the softmax is computed across them (hypercli.losses.partial_fc)
+    partial_fc: bool = False
+    sample_rate: float = Field(1.0, gt=0.0, le=1.0)  # share of each shard's centers per step
 
 
 class OptimizerConfig(_Section):
@@ -172,8 +178,23 @@ class VerificationConfig(_Section):
     far: list[float] = Field(default_factory=lambda: [1e-3, 1e-2])
 
 
+class VerifySet(_Section):
+    """A face verification set scored during training and by ``hyper eval``
+    (``hypercli.verification``): an insightface ``.bin``, an LFW ``pairs.txt`` (with
+    ``images``, its image root) or a ``label path0 path1`` pair list."""
+
+    path: str
+    images: str | None = None  # pairs.txt: the folder of Name/Name_0001.jpg
+    protocol: str | None = None  # insightface | sphereface; None: the format's own
+    name: str | None = None  # in metrics.jsonl (verify/<name>/accuracy); default: file stem
+
+
 class EvalConfig(_Section):
     verification: VerificationConfig | None = None
+    # face verification sets (LFW, CFP-FP, AgeDB-30 ...) run every verify_every steps
+    # (0: with each evaluation, train.eval_every) and at the end; logged in metrics.jsonl
+    verify: list[VerifySet] = Field(default_factory=list)
+    verify_every: int = Field(0, ge=0)
     # test-time augmentation of accuracy and loss: "flip" averages the logits of each image
     # and its mirror (airbench, Jordan 2024); attacks always see the plain model
     tta: list[Literal["flip"]] = Field(default_factory=list)
@@ -205,6 +226,7 @@ _USED_BY = [
     ("schedule", "milestones", "name", ("multistep",)),
     ("schedule", "milestone_steps", "name", ("multistep",)),
     ("schedule", "power", "name", ("poly",)),
+    ("loss", "sample_rate", "partial_fc", (True,)),
     ("schedule", "gamma", "name", ("multistep",)),
     ("schedule", "pct_start", "name", ("onecycle",)),
     ("schedule", "warmup_epochs", "name", ("constant", "multistep", "cosine", "poly")),

@@ -10,6 +10,8 @@ and the DataLoader-backed ``StreamLoader``. Both offer ``train``/``val``/``test`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from hypercli.data.base import Splits
@@ -34,10 +36,13 @@ def is_streamed(name: str) -> bool:
     return name in READERS
 
 
-def build_data(cfg: DataConfig, seed: int = 0) -> Splits | StreamData:
-    """The splits of a run: in memory for registered datasets, streamed for formats."""
+def build_data(cfg: DataConfig, seed: int = 0, require_test: bool = True) -> Splits | StreamData:
+    """The splits of a run: in memory for registered datasets, streamed for formats.
+
+    ``require_test=False``: a streamed dataset without a test split (a face training set,
+    scored on verification sets instead) gets ``test=None`` rather than an error."""
     if is_streamed(cfg.name):
-        return build_stream(cfg, seed)
+        return build_stream(cfg, seed, require_test)
     set_ = [k for k in STREAM_ONLY if getattr(cfg, k) is not None]
     if "random-resized-crop" in cfg.augment:
         set_.append("augment random-resized-crop")
@@ -51,6 +56,10 @@ def find(cfg: DataConfig) -> Found:
     """The format builder ``cfg.name`` applied to ``cfg.root`` and ``cfg.args``."""
     builder = READERS.get(cfg.name)
     check_kwargs(builder, cfg.args, f"data format {cfg.name!r} (data.args)")
+    if cfg.expects and (cfg.root is None or not Path(cfg.root).expanduser().exists()):
+        where = ("data.root is not set" if cfg.root is None
+                 else f"data.root {cfg.root} does not exist")
+        raise HyperError(f"{where}: this recipe needs {cfg.expects}")
     return builder(root=cfg.root, **cfg.args)
 
 
@@ -77,7 +86,7 @@ def first_image(reader) -> torch.Tensor:
         raise HyperError(f"{where}: not a readable image ({exc})") from None
 
 
-def build_stream(cfg: DataConfig, seed: int = 0) -> StreamData:
+def build_stream(cfg: DataConfig, seed: int = 0, require_test: bool = True) -> StreamData:
     from hypercli.data.transforms import eval_transform, train_transform
 
     if cfg.classes or cfg.imbalance is not None:
@@ -100,7 +109,7 @@ def build_stream(cfg: DataConfig, seed: int = 0) -> StreamData:
         raise HyperError("webdataset: data.val_split and data.subset need random access; "
                          "keep validation shards apart (data.args.test) and set "
                          "data.samples_per_epoch for shorter epochs")
-    if test_r is None:
+    if test_r is None and (val_r is not None or require_test):
         if val_r is None:
             raise HyperError(f"{found.root} has no test split; set data.val_split (e.g. 0.1) "
                              "to hold out part of the training images for testing")
@@ -125,7 +134,7 @@ def build_stream(cfg: DataConfig, seed: int = 0) -> StreamData:
     return StreamData(
         train=StreamSplit(train_r, train_transform(cfg), **common),
         val=StreamSplit(val_r, ev, **common) if val_r is not None else None,
-        test=StreamSplit(test_r, ev, **common),
+        test=StreamSplit(test_r, ev, **common) if test_r is not None else None,
         class_names=names, mean=list(mean), std=list(std), in_channels=channels,
         image_size=size, samples_per_epoch=cfg.samples_per_epoch,
         meta={"dataset": cfg.name, "format": found.format, "root": str(found.root)})

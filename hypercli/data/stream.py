@@ -409,7 +409,7 @@ class StreamData:
 
     train: StreamSplit
     val: StreamSplit | None
-    test: StreamSplit
+    test: StreamSplit | None  # None: a training set scored on verification sets only
     class_names: list[str]
     mean: list[float]
     std: list[float]

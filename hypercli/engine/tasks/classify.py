@@ -80,7 +80,8 @@ class ClassifyTask(Task):
     def __init__(self, recipe: Recipe, dev: torch.device, dist: D.Dist, console) -> None:
         super().__init__(recipe, dev, dist, console)
         tc = recipe.train
-        self.data = build_data(recipe.data, recipe.seed)  # in memory or streamed from disk
+        # in memory or streamed from disk; a face set scored by eval.verify needs no test split
+        self.data = build_data(recipe.data, recipe.seed, require_test=not recipe.eval.verify)
         self.meta = data_meta(self.data)
         self.model: Net = create_model(recipe, self.data.num_classes, self.data.in_channels,
                                        self.data.image_size, self.data.mean,
