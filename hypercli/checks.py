@@ -1,4 +1,5 @@
-"""Checks every public entry point shares: finite numbers, images in [0, 1], a true median.
+"""Checks every public entry point shares: finite numbers, images in [0, 1], a true median,
+image sizes.
 
 Each check raises ``HyperError`` with one line that names what is wrong (which rows, which
 tensor, the observed range), so a wrong number never flows silently into a metric.
@@ -71,6 +72,25 @@ def require_unit_interval(images: torch.Tensor, what: str = "images",
     if not (lo >= -tol and hi <= 1.0 + tol):  # also catches NaN
         raise HyperError(f"{what} must lie in [0, 1] (pixel values / 255, not normalized); "
                          f"got min {lo:.6g}, max {hi:.6g}")
+
+
+def image_hw(size: Any, what: str = "image_size") -> tuple[int, int]:
+    """An image size as ``(H, W)``: an int ``S`` is ``S x S``, a pair ``[H, W]`` or ``(H, W)``
+    is (height, width) in pixels. Raises ``HyperError`` for anything else (a bool, a
+    non-positive side, another length)."""
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        return size, size
+    if (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+        return int(size[0]), int(size[1])
+    raise HyperError(f"{what} {size!r}: expected a size in pixels, S (S x S) or [H, W]")
+
+
+def square_or_hw(size: Any, what: str = "image_size") -> int | tuple[int, int]:
+    """``image_hw`` written back the way data objects carry a size: ``S`` for a square,
+    ``(H, W)`` otherwise."""
+    h, w = image_hw(size, what)
+    return h if h == w else (h, w)
 
 
 def median(values: torch.Tensor) -> float:

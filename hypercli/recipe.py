@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hypercli.errors import HyperError
 
@@ -68,12 +75,27 @@ class DataConfig(_Section):
     eval_batch_size: int = Field(1000, gt=0)
     on_device: bool = True  # on a GPU: keep the dataset there if it fits, else pinned memory
     # formats streamed from disk (folder, list, webdataset, recordio; hypercli.data.stream)
-    image_size: int | None = Field(None, gt=0)  # crop size; None: the images' stored size
+    # the size images are resized and cropped to: S (S x S) or [H, W] (SphereFace's faces:
+    # [112, 96]); None: the images' stored size, square or not
+    image_size: int | tuple[int, int] | None = None
     crop_pct: float = Field(0.875, gt=0.0, le=1.0)  # eval: resize to image_size/crop_pct
     workers: int = Field(2, ge=0)  # DataLoader worker processes decoding images
     skip_corrupt: bool = False  # skip undecodable images (counted per epoch) instead of failing
     samples_per_epoch: int | None = Field(None, gt=0)  # webdataset; default: all samples
     shuffle_buffer: int = Field(1000, gt=0)  # webdataset sample buffer
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _image_size(cls, v: Any) -> Any:
+        def side(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+        if v is None or side(v):
+            return v
+        if isinstance(v, (list, tuple)) and len(v) == 2 and all(side(x) for x in v):
+            return tuple(v)
+        raise ValueError(f"{v!r}: expected a size in pixels, S (S x S) or [H, W] (e.g. "
+                         "[112, 96]), of positive integers")
 
 
 class ModelConfig(_Section):

@@ -50,8 +50,10 @@ class Splits:
         return self.train.images.shape[1]
 
     @property
-    def image_size(self) -> int:
-        return self.train.images.shape[-1]
+    def image_size(self) -> int | tuple[int, int]:
+        """``S`` for S x S images (every in-memory dataset), ``(H, W)`` otherwise."""
+        h, w = self.train.images.shape[-2:]
+        return int(h) if h == w else (int(h), int(w))
 
     def train_loader(self, cfg, seed: int, device: torch.device | str, rank: int = 0,
                      world: int = 1):

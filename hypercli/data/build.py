@@ -5,7 +5,8 @@ gives ``Splits`` and the batched on-device ``BatchLoader``; a format streamed fr
 (``hypercli.registry.READERS``: folder, list, webdataset, recordio) gives ``StreamData``
 and the DataLoader-backed ``StreamLoader``. Both offer ``train``/``val``/``test`` splits
 (``evaluate`` reads either), ``class_names``, ``mean``, ``std``, ``in_channels``,
-``image_size`` and ``train_loader(cfg, seed, device, rank, world)``.
+``image_size`` (``S`` for square images, ``(H, W)`` otherwise) and
+``train_loader(cfg, seed, device, rank, world)``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from hypercli.checks import square_or_hw
 from hypercli.data.base import Splits
 from hypercli.data.prepare import load_data
 from hypercli.data.readers.base import Found, IndexReader, SubsetReader
@@ -119,10 +121,9 @@ def build_stream(cfg: DataConfig, seed: int = 0, require_test: bool = True) -> S
     info = found.info
     img = first_image(found.train)
     channels = int(info.get("channels") or img.shape[0])
-    if cfg.image_size is None and img.shape[1] != img.shape[2]:
-        raise HyperError(f"the images are {img.shape[1]}x{img.shape[2]}, not square; set "
-                         "data.image_size to crop them square")
-    size = cfg.image_size or int(img.shape[1])
+    # S for square images, (H, W) otherwise: what the transforms give, else the stored size
+    size = square_or_hw(cfg.image_size if cfg.image_size is not None else
+                        (int(img.shape[1]), int(img.shape[2])), "data.image_size")
     k = found.num_classes or len(found.class_names or [])
     names = found.class_names if found.class_names and len(found.class_names) == k else \
         [str(i) for i in range(k)]

@@ -414,7 +414,7 @@ class StreamData:
     mean: list[float]
     std: list[float]
     in_channels: int
-    image_size: int
+    image_size: int | tuple[int, int]  # S (square) or (H, W)
     samples_per_epoch: int | None = None
     meta: dict = field(default_factory=dict)
 

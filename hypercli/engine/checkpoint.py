@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from hypercli.checks import require_finite_state
+from hypercli.checks import image_hw, require_finite_state
 from hypercli.engine.io import atomic_torch_save
 from hypercli.errors import HyperError
 
@@ -111,9 +111,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
                          "the run diverged before this checkpoint; it cannot give numbers")
     recipe = build_recipe(state["recipe"], f"{path} (stored recipe)")
     meta = state["data"]
+    size = image_hw(meta["image_size"], f"{path}: its data entry's image_size")  # S or [H, W]
     try:
         model = create_model(recipe, meta["num_classes"], meta["in_channels"],
-                             meta["image_size"], meta["mean"], meta["std"],
+                             size, meta["mean"], meta["std"],
                              pretrained=False)  # the weights are in the checkpoint
     except (TypeError, ValueError) as exc:
         raise HyperError(f"{path}: its data entry does not describe a model: "

@@ -27,10 +27,12 @@ from hypercli.registry import REGULARIZERS, TASKS
 
 
 def data_meta(data: Splits) -> dict[str, Any]:
-    """What a checkpoint records of its data, to rebuild the model without it."""
+    """What a checkpoint records of its data to rebuild the model: ``image_size`` is ``S``
+    for square images, ``[H, W]`` otherwise."""
+    size = data.image_size
     return {"num_classes": data.num_classes, "in_channels": data.in_channels,
-            "image_size": data.image_size, "mean": data.mean, "std": data.std,
-            "class_names": data.class_names}
+            "image_size": size if isinstance(size, int) else [int(v) for v in size],
+            "mean": data.mean, "std": data.std, "class_names": data.class_names}
 
 
 def switch(value: bool | str, dev: torch.device) -> bool:
