@@ -85,9 +85,12 @@ def test_bundled_names_resolve_from_anywhere(tmp_path, monkeypatch):
 
 
 IMAGENET = ["imagenet-resnet18.yaml", "imagenet-spherenet.yaml"]  # 224 px: their own test
+FACES = ["sphereface20-casia.yaml", "sphereface64-casia.yaml", "arcface-r50-ms1m.yaml",
+         "cosface-r50-ms1m.yaml", "spherefacer-r100-ms1m.yaml",
+         "sphereface20-fmnist-proxy.yaml"]  # 112x96 / 112x112 faces: their own test
 
 
-@pytest.mark.parametrize("name", [n for n in list_recipes() if n not in IMAGENET])
+@pytest.mark.parametrize("name", [n for n in list_recipes() if n not in IMAGENET + FACES])
 def test_every_bundled_recipe_validates_and_builds(name):
     """Every shipped recipe is valid and its components exist with the given arguments."""
     from hypercli.models import create_model
@@ -128,3 +131,36 @@ def test_imagenet_recipes_validate_and_build(name):
     torch.manual_seed(0)
     net = create_model(recipe, 10, 3, 64)  # the recipe's network at a small size
     assert net(torch.rand(2, 3, 64, 64)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", FACES)
+def test_face_recipes_validate_and_build(name):
+    """Face recipes: the authors' / insightface's solver settings, and the network at width 4
+    on its face geometry gives 512-d embeddings and one logit per identity."""
+    import torch
+
+    from hypercli.models import create_model
+    recipe = load_recipe(name, overrides=["model.args.width=4"])
+    assert recipe.data.name in ("list", "recordio") and "flip" in recipe.data.augment
+    assert recipe.data.expects and recipe.eval.verify
+    insightface_crop = recipe.model.name.startswith("iresnet") or \
+        recipe.model.args.get("crop") == "insightface"
+    hw = (112, 112) if insightface_crop else (112, 96)
+    torch.manual_seed(0)
+    net = create_model(recipe, 10, 3, hw).eval()
+    x = torch.rand(2, 3, *hw)
+    assert net.features(x).shape == (2, 512)
+    assert net(x).shape == (2, 10)
+
+
+def test_face_recipe_without_data_says_what_it_needs():
+    from hypercli.data import build_data
+
+    recipe = load_recipe("arcface-r50-ms1m")
+    with pytest.raises(HyperError, match=r"data.root is not set: this recipe needs insightface's "
+                                         r"MS1MV3 .*train.rec"):
+        build_data(recipe.data)
+    casia = load_recipe("sphereface20-casia", overrides=["data.root=/nonexistent/casia"])
+    with pytest.raises(HyperError, match=r"data.root /nonexistent/casia does not exist: .*"
+                                         r"CASIA-WebFace aligned to 112x96"):
+        build_data(casia.data)
