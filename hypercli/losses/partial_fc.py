@@ -32,15 +32,16 @@ columns only. The all-gather's backward sums these partials over ranks (an all-r
 hands each rank the rows of its own samples, multiplied by ``world``: the backbone gradient
 of rank r is then world * g_r, where g_r is its samples' share of dL/dtheta, and DDP's
 average (1/world) sum_r world * g_r = dL/dtheta is exactly the gradient of single-process
-training on the concatenated batch. So ``local_features.grad`` = world * dL/dx (1 * in one
-process).
+training on the concatenated batch. So ``local_features.grad`` = world * dL/dx (the plain
+dL/dx in one process). Gradient clipping must see the whole matrix: ``clip_grad_norm_``.
 
 **Sampling** (sample_rate r < 1, insightface v2): each training step keeps, on each rank,
 the positive centers of the global batch in its shard plus random negatives up to
 ``num_sample = max(1, int(r * rows))`` centers (all positives when they are more), and the
 loss runs over the kept centers only; unkept rows get a zero gradient (momentum and weight
-decay still move them, as in insightface v2). The draw is a function of (``seed``, the
-``sample_step`` buffer, rank), so it repeats exactly on resume with the same process count.
+decay still move them, as in insightface v2). Eval mode uses every center. The draw is a
+function of (``seed``, the ``sample_step`` buffer, rank), so it repeats exactly on resume
+with the same process count.
 
 **What differs from insightface.** Any ``MarginHead`` through its own ``margin_logits``
 (insightface applies a margin function to cosines, which cannot express A-Softmax's
@@ -49,10 +50,25 @@ sampling; and checkpoints hold the WHOLE matrix: ``state_dict()`` has the wrappe
 keys and shapes (``weight`` (C, D), the buffers), loading takes this rank's rows, so a run
 resumes on any number of processes and the saved head loads into a plain ``Net``.
 
-**Collectives.** With world > 1, ``forward``/``backward``, ``state_dict()``, ``to_head()``
-and ``gather_optimizer_state()`` are collectives: every rank must call them, in the same
-order (call ``state_dict()`` on all ranks, then let rank 0 write). Loading
-(``load_state_dict``, ``load_optimizer_state``) is local.
+**Collectives.** With world > 1, ``forward``/``backward``, ``state_dict()``, ``to_head()``,
+``gather_optimizer_state()`` and ``clip_grad_norm_`` are collectives: every rank must call
+them, in the same order (call ``state_dict()`` on all ranks, then let rank 0 write).
+Loading (``load_state_dict``, ``load_optimizer_state``) is local.
+
+**Shapes.** ``pfc(local_features (B_r, D), local_labels (B_r,) int64)`` -> scalar loss;
+``pfc.head.weight`` (end_r - start_r, D); ``pfc.state_dict()["weight"]`` (C, D).
+
+Example, one training step and a checkpoint (under torchrun; world 1 needs no group)::
+
+    backbone, pfc = shard(net, rank, world, sample_rate=1.0)
+    model = nn.ModuleDict(dict(backbone.named_children(), head=pfc))  # the Net's keys
+    ddp = nn.parallel.DistributedDataParallel(backbone)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    loss = pfc(ddp(x), y)
+    opt.zero_grad(); loss.backward(); opt.step()
+    ckpt = {"model": model.state_dict(), "optimizer": pfc.gather_optimizer_state(opt)}
+    # resume on any world: model.load_state_dict(ckpt["model"]);
+    # pfc.load_optimizer_state(opt, ckpt["optimizer"]); pfc.sample_step.fill_(steps_done)
 """
 
 from __future__ import annotations
@@ -70,7 +86,8 @@ from hypercli.errors import HyperError
 from hypercli.losses.base import MarginHead
 from hypercli.nn.functional import full_precision, upcast
 
-__all__ = ["Backbone", "PartialFC", "draw_seed", "sample_centers", "shard", "shard_bounds"]
+__all__ = ["Backbone", "PartialFC", "clip_grad_norm_", "draw_seed", "sample_centers", "shard",
+           "shard_bounds"]
 
 
 def shard_bounds(num_classes: int, world: int, rank: int) -> tuple[int, int]:
@@ -224,7 +241,8 @@ class PartialFC(nn.Module):
         rank, world: this process's rank and the number of ranks; default the process group's
             (0 and 1 without one). world 1 needs no process group.
         sample_rate: r in (0, 1]; r < 1 keeps the batch's positive centers plus random
-            negatives up to r of this shard's rows each training step (module docstring).
+            negatives up to r of this shard's rows each training step (module docstring);
+            eval mode uses every center.
         seed: seed of the negative draw.
         group: the process group (default: the world group).
 
@@ -291,10 +309,11 @@ class PartialFC(nn.Module):
         if local_labels.shape != local_features.shape[:1] or local_features.ndim != 2:
             raise HyperError(f"PartialFC: features must be (B, D) and labels (B,), got "
                              f"{tuple(local_features.shape)} and {tuple(local_labels.shape)}")
-        step = int(self.sample_step) if self.sample_rate < 1.0 else 0
+        sampling = self.sample_rate < 1.0 and self.training
+        step = int(self.sample_step) if sampling else 0
         if self.training:
             self.sample_step.add_(1)
-        if self.world == 1 and self.sample_rate == 1.0:
+        if self.world == 1 and not sampling:
             return self.head(local_features, local_labels)  # exactly the plain head
         x, y = self._gather(local_features, local_labels.long())
         bad = (y < 0) | (y >= self.num_classes)
@@ -306,7 +325,7 @@ class PartialFC(nn.Module):
         pos_rows, neg_rows = mine.nonzero().squeeze(1), (~mine).nonzero().squeeze(1)
         pos_labels = local[pos_rows]
         classes = self.num_classes
-        if self.sample_rate < 1.0:
+        if sampling:
             kept = sample_centers(pos_labels.unique(), self.num_local, self.num_sample,
                                   draw_seed(self.seed, step, self.rank))
             self.last_kept = kept + self.start
@@ -469,3 +488,32 @@ def shard(net: nn.Module, rank: int, world: int, sample_rate: float = 1.0, seed:
                          f"{type(net).__name__}")
     pfc = PartialFC(net.head, rank, world, sample_rate, seed, group)
     return Backbone(net.normalize, net.body, net.embed), pfc
+
+
+def clip_grad_norm_(parameters: Any, max_norm: float, pfc: PartialFC) -> torch.Tensor:
+    """``nn.utils.clip_grad_norm_`` (L2) of single-process training: over ``parameters`` (the
+    backbone's, after DDP's all-reduce: the same on every rank; ``pfc``'s own may be among
+    them) and the WHOLE class matrix of ``pfc``, whose squared norm is summed over ranks, so
+    every rank scales by the same factor min(1, max_norm / (norm + 1e-6)). Returns the total
+    norm (scalar). A collective with world > 1. A per-rank ``clip_grad_norm_`` would instead
+    scale each rank's backbone differently and let the replicas drift apart."""
+    own = {id(p) for p in pfc.parameters()}
+    replicated = [p.grad for p in parameters if p.grad is not None and id(p) not in own]
+    sharded = [p.grad for p in pfc.parameters() if p.grad is not None]
+    grads = replicated + sharded
+    if not grads:
+        return torch.zeros(())
+    device = grads[0].device
+
+    def squared(gs: list[torch.Tensor]) -> torch.Tensor:
+        norms = [torch.linalg.vector_norm(g.detach(), 2).to(device) for g in gs]
+        return torch.stack(norms).square().sum() if norms else torch.zeros((), device=device)
+
+    shard_sq = squared(sharded)
+    if pfc.world > 1:
+        dist.all_reduce(shard_sq, group=pfc.group)
+    total = (squared(replicated) + shard_sq).sqrt()
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.to(g.device, g.dtype))
+    return total

@@ -16,7 +16,7 @@ from torch import nn
 
 sys.path.insert(0, os.getcwd())
 
-from hypercli.losses.partial_fc import PartialFC, shard  # noqa: E402
+from hypercli.losses.partial_fc import PartialFC, clip_grad_norm_, shard  # noqa: E402
 from tests.losses import pfc_cases as K  # noqa: E402
 
 
@@ -85,17 +85,21 @@ def sampled_cases(rank: int) -> dict:
     return out
 
 
-def ddp_steps(ddp, pfc, opt, rank, steps) -> list[torch.Tensor]:
-    losses = []
+def ddp_steps(ddp, pfc, opt, rank, steps, clip=None) -> list[torch.Tensor]:
+    """SGD steps; the losses, or with ``clip`` the total gradient norms before clipping."""
+    out = []
     for s in steps:
         x, y = K.net_batch(s)
         rows = K.rank_rows(rank, (K.PER_RANK,) * K.WORLD)
         loss = pfc(ddp(x[rows]), y[rows])
         opt.zero_grad()
         loss.backward()
+        if clip is not None:
+            out.append(clip_grad_norm_(ddp.module.parameters(), clip, pfc))
         opt.step()
-        losses.append(loss.detach())
-    return losses
+        if clip is None:
+            out.append(loss.detach())
+    return out
 
 
 def net_cases(rank: int, world: int) -> dict:
@@ -132,6 +136,12 @@ def net_cases(rank: int, world: int) -> dict:
                      "resumed": model2.state_dict(),
                      "buffers": {n: b.clone() for n, b in pfc.head.named_buffers()},
                      "state_keys": list(final)}
+    backbone, pfc = shard(K.make_net(0, "softmax"), rank, world)
+    model = nn.ModuleDict(dict(backbone.named_children(), head=pfc))
+    opt = K.sgd(model)
+    ddp = nn.parallel.DistributedDataParallel(backbone)
+    norms = ddp_steps(ddp, pfc, opt, rank, range(K.STEPS), clip=K.CLIP)
+    out["clipped"] = {"norms": norms, "final": model.state_dict()}
     return out
 
 

@@ -30,6 +30,7 @@ NET_C = 7
 STEPS, SPLIT = 4, 2  # SGD steps; the checkpoint is taken after SPLIT of them
 PER_RANK = 4
 SGD = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
+CLIP = 0.05  # below the gradient norms of these steps: clipping is active
 
 
 def head_names() -> list[str]:

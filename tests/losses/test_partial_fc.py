@@ -23,6 +23,7 @@ from hypercli.losses import CosFace, MarginHead
 from hypercli.losses.partial_fc import (
     PartialFC,
     _ShardedCrossEntropy,
+    clip_grad_norm_,
     draw_seed,
     sample_centers,
     shard,
@@ -229,6 +230,23 @@ def test_a_one_process_checkpoint_resumes_in_two(ranks, head):
         assert_states(r["net"][head]["resumed"], ref.state_dict())
 
 
+def test_clipping_sees_the_whole_matrix_like_one_process(ranks):
+    net = K.make_net(0, "softmax")
+    opt = K.sgd(net)
+    norms = []
+    for s in range(K.STEPS):
+        x, y = K.net_batch(s)
+        loss, _ = net(x, y)
+        opt.zero_grad()
+        loss.backward()
+        norms.append(nn.utils.clip_grad_norm_(net.parameters(), K.CLIP))
+        opt.step()
+    assert min(norms) > K.CLIP
+    for r in ranks:
+        close(torch.stack(r["net"]["clipped"]["norms"]), torch.stack(norms))
+        assert_states(r["net"]["clipped"]["final"], net.state_dict())
+
+
 # -- one process ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", K.head_names())
@@ -333,3 +351,38 @@ def test_bad_labels_are_one_line():
         pfc(x, torch.tensor([0.0, 1.0, 2.0]))
     with pytest.raises(HyperError, match=r"lie in \[0, 6\), got 6"):
         pfc(x, torch.tensor([0, 6, 2]))
+
+
+def test_eval_mode_uses_every_center_and_keeps_the_step():
+    head = K.make_head("cosface", 0.1, K.SAMPLED_C)
+    pfc = PartialFC(K.make_head("cosface", 0.1, K.SAMPLED_C), sample_rate=K.SAMPLED_RATE).eval()
+    x, y = K.features(), torch.tensor(K.SAMPLED_LABELS)
+    assert torch.equal(pfc(x, y), head(x, y))
+    assert int(pfc.sample_step) == 0
+
+
+def test_bf16_autocast_gives_a_float32_loss_near_the_float64_one():
+    """The project's CPU amp: logits and the sharded cross-entropy stay in float32."""
+    for name in ("softmax", "asoftmax"):
+        pfc = PartialFC(K.make_head(name, 0.1, K.SAMPLED_C).float(), sample_rate=0.5)
+        x = K.features().float().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = pfc(x, torch.tensor(K.SAMPLED_LABELS))
+        loss.backward()
+        assert loss.dtype == torch.float32 and bool(torch.isfinite(x.grad).all())
+        kept = pfc.last_kept
+        ref_loss, _, _ = sampled_reference(name, kept, 0)
+        close(loss.double(), ref_loss, atol=0.05, rtol=0.02)  # bf16 matmul of the softmax head
+
+
+def test_clipping_in_one_process_is_torchs():
+    net, ref = K.make_net(0, "softmax"), K.make_net(0, "softmax")
+    backbone, pfc = shard(net, 0, 1)
+    x, y = K.net_batch(0)
+    pfc(backbone(x), y).backward()
+    ref(x, y)[0].backward()
+    total = clip_grad_norm_(backbone.parameters(), K.CLIP, pfc)
+    close(total, nn.utils.clip_grad_norm_(ref.parameters(), K.CLIP))
+    mine = list(backbone.parameters()) + list(pfc.parameters())
+    for p, q in zip(mine, ref.parameters(), strict=True):
+        close(p.grad, q.grad)
