@@ -50,6 +50,9 @@ sampling; and checkpoints hold the WHOLE matrix: ``state_dict()`` has the wrappe
 keys and shapes (``weight`` (C, D), the buffers), loading takes this rank's rows, so a run
 resumes on any number of processes and the saved head loads into a plain ``Net``.
 
+**Memory.** ``state_dict()``, ``to_head()`` and ``gather_optimizer_state()`` all-gather, so
+every rank holds the whole (C, D) matrix for a moment (C * D * 4 bytes: 2 GB at 1M x 512).
+
 **Collectives.** With world > 1, ``forward``/``backward``, ``state_dict()``, ``to_head()``,
 ``gather_optimizer_state()`` and ``clip_grad_norm_`` are collectives: every rank must call
 them, in the same order (call ``state_dict()`` on all ranks, then let rank 0 write).
@@ -356,7 +359,9 @@ class PartialFC(nn.Module):
         sizes = [torch.empty_like(size) for _ in range(self.world)]
         dist.all_gather(sizes, size, group=self.group)
         counts = [int(s) for s in torch.cat(sizes).tolist()]
-        return (_GatherFeatures.apply(x, counts, self.rank, float(self.world), self.group),
+        # float32 on the wire (bf16 -> f32 is exact; the angular heads upcast anyway)
+        return (_GatherFeatures.apply(upcast(x), counts, self.rank, float(self.world),
+                                      self.group),
                 _gather_rows(y, counts, self.group))
 
     def _sum_count(self, count: int, device: torch.device) -> int:

@@ -44,6 +44,14 @@ def margin_cases(rank: int) -> dict:
             "buffers": {n: b.clone() for n, b in pfc.head.named_buffers()},
             "to_head": pfc.to_head().state_dict(),
         }
+    for name in ("softmax", "cosface"):  # the project's CPU amp: bf16 features on the wire
+        pfc = PartialFC(K.make_head(name, 0.1).float())
+        x = x_all[K.rank_rows(rank)].float().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = pfc(nn.functional.linear(x, torch.eye(K.D)), torch.tensor(K.LABELS)[
+                K.rank_rows(rank)])  # an autocast op: bf16 features, as from an embed layer
+        loss.backward()
+        out[("bf16", name)] = {"loss": loss.detach(), "x_grad": x.grad}
     return out
 
 

@@ -91,6 +91,16 @@ def test_asoftmax_when_one_rank_holds_no_target(ranks):
     close(torch.cat([g["grads"]["weight"] for g in got]), w_grads["weight"])
 
 
+@pytest.mark.parametrize("name", ["softmax", "cosface"])
+def test_bf16_features_under_autocast_on_two_ranks(ranks, name):
+    loss, x_grad, _ = reference(K.make_head(name, 0.1), K.features(), torch.tensor(K.LABELS))
+    for rank, r in enumerate(ranks):
+        got = r["margin"][("bf16", name)]
+        assert got["loss"].dtype == torch.float32 and got["x_grad"].dtype == torch.float32
+        close(got["loss"].double(), loss, atol=0.05, rtol=0.02)  # bf16 rounding of x (and W x)
+        close(got["x_grad"].double() / K.WORLD, x_grad[K.rank_rows(rank)], atol=0.02, rtol=0.1)
+
+
 @pytest.mark.parametrize("name", K.head_names())
 def test_state_dict_is_the_whole_head_and_to_head_gives_it(ranks, name):
     whole = K.make_head(name, 0.1).state_dict()
