@@ -142,13 +142,15 @@ class _Run:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.dev)
 
     def checkpoint(self, epoch: int, batch: int) -> None:
-        if not self.dist.main:
-            return
+        """Write the checkpoint (main rank); every rank takes part (a sharded model gathers)."""
         self.task.check_weights(f"at epoch {epoch + 1}, step {batch}" if batch else
                                 f"after epoch {epoch}", self.ckpt_path)
+        state = self.task.state()
+        if not self.dist.main:
+            return
         dev = self.dev
         save_checkpoint(self.ckpt_path, {
-            "recipe": self.recipe.to_dict(), "data": self.task.meta, **self.task.state(),
+            "recipe": self.recipe.to_dict(), "data": self.task.meta, **state,
             "epoch": epoch, "batch": batch, "step": self.step, "history": self.history,
             "epoch_stats": self.stats.s,
             "rng": {"torch": torch.get_rng_state(),
@@ -244,16 +246,15 @@ class _Run:
                 if dist.main:
                     self.console.print(f"[yellow]epoch {self.epoch + 1}: skipped "
                                        f"{int(skipped)} corrupt images[/] (data.skip_corrupt)")
-            if dist.main:
-                task.check_weights(f"after epoch {self.epoch + 1}", self.ckpt_path)
+            task.check_weights(f"after epoch {self.epoch + 1}", self.ckpt_path)
             if tc.eval_every and ((self.epoch + 1) % tc.eval_every == 0) or self.step >= total:
+                try:
+                    record.update(task.eval_record())
+                except NonFiniteError as exc:
+                    raise DivergenceError(
+                        f"training diverged after epoch {self.epoch + 1}: {exc}; "
+                        f"{guard.kept(self.ckpt_path)}. {guard.ADVICE_TEXT}") from None
                 if dist.main:
-                    try:
-                        record.update(task.eval_record())
-                    except NonFiniteError as exc:
-                        raise DivergenceError(
-                            f"training diverged after epoch {self.epoch + 1}: {exc}; "
-                            f"{guard.kept(self.ckpt_path)}. {guard.ADVICE_TEXT}") from None
                     guard.check_record(record, f"after epoch {self.epoch + 1}", self.ckpt_path)
             self.history.append(record)
             self.epoch, self.batch, self.stats = self.epoch + 1, 0, EpochStats()

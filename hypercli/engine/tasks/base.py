@@ -71,7 +71,8 @@ class Task:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
-        """What a checkpoint holds of this task (weights, optimizer and scheduler states)."""
+        """What a checkpoint holds of this task (weights, optimizer and scheduler states).
+        Every rank calls it (a sharded model gathers itself); the main rank writes it."""
         raise NotImplementedError
 
     def load_weights(self, state: dict[str, Any], path: Path) -> None:
@@ -106,12 +107,14 @@ class Task:
         raise NotImplementedError
 
     def check_weights(self, where: str, ckpt_path: Path) -> None:
-        """Raise ``DivergenceError`` when a weight is not finite (main rank)."""
+        """Raise ``DivergenceError`` when a weight is not finite (every rank calls it, so all
+        stop together)."""
         raise NotImplementedError
 
     def eval_record(self) -> dict[str, Any]:
-        """The evaluation at the end of an epoch (main rank); ``*_loss`` keys are checked
-        by the divergence guard."""
+        """The evaluation at the end of an epoch. Every rank calls it (a sharded model gathers
+        itself first); what the main rank returns is logged; ``*_loss`` keys are checked by
+        the divergence guard."""
         return {}
 
     def after_step(self, step: int) -> dict[str, Any] | None:

@@ -95,6 +95,10 @@ class ClassifyTask(Task):
                 raise HyperError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs "
                                  "only on GPUs); set train.sync_batchnorm=false on the CPU")
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.pfc = None  # PartialFC: the head's class centers sharded over the ranks
+        self.backbone: nn.Module = self.model
+        if recipe.loss.partial_fc:
+            self._shard_head()
         self.regularizers = build_regularizers(recipe, self.model)
         self.optimizer = build_optimizer(self.model, recipe.optimizer)
         self.loader = self.data.train_loader(recipe.data, recipe.seed, dev, dist.rank,
@@ -106,12 +110,39 @@ class ClassifyTask(Task):
         self.amp: Any = nullcontext()
         self.ckpt_path: Path | None = None
 
+    def _shard_head(self) -> None:
+        """Keep this rank's rows of the head (``hypercli.losses.partial_fc``): the model keeps
+        a plain ``Net``'s keys (its state dict holds the whole matrix), only the backbone
+        goes into DDP."""
+        from hypercli.losses.partial_fc import shard
+
+        if self.recipe.train.adversarial is not None:
+            raise HyperError("train.adversarial needs the whole classifier in every process; "
+                             "it does not combine with loss.partial_fc")
+        if self.recipe.train.compile:
+            raise HyperError("train.compile does not combine with loss.partial_fc yet; set "
+                             "train.compile=false")
+        m, dist = self.model, self.dist
+        self.backbone, self.pfc = shard(m, dist.rank, dist.world, self.recipe.loss.sample_rate,
+                                        seed=self.recipe.seed)
+        self.model = Net(m.normalize, m.body, self.pfc, m.embed)  # type: ignore[arg-type]
+
+    def eval_model(self) -> Net:
+        """The model to evaluate; with PartialFC a plain ``Net`` with the gathered head (a
+        collective: every rank calls it)."""
+        if self.pfc is None:
+            return self.model
+        m = self.model
+        return Net(m.normalize, m.body, self.pfc.to_head(), m.embed)
+
     def describe(self) -> str:
         return (f"{count_parameters(self.model):,} parameters, {len(self.data.train):,} "
                 "training images")
 
     def state(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        optimizer = (self.optimizer.state_dict() if self.pfc is None else
+                     self.pfc.gather_optimizer_state(self.optimizer))  # the whole matrix's
+        return {"model": self.model.state_dict(), "optimizer": optimizer,
                 "scheduler": self.scheduler.state_dict()}
 
     def load_weights(self, state: dict[str, Any], path: Path) -> None:
@@ -122,7 +153,11 @@ class ClassifyTask(Task):
     def load_state(self, state: dict[str, Any], path: Path,
                    changes: dict[str, tuple[Any, Any]]) -> None:
         try:
-            self.optimizer.load_state_dict(state["optimizer"])
+            if self.pfc is None:
+                self.optimizer.load_state_dict(state["optimizer"])
+            else:  # this rank's rows of the whole matrix's momentum
+                self.pfc.load_optimizer_state(self.optimizer, state["optimizer"])
+                self.pfc.sample_step.fill_(int(state["step"]))
             self.scheduler.load_state_dict(state["scheduler"])
         except (ValueError, KeyError, RuntimeError) as exc:
             raise HyperError(f"{path}: the optimizer state does not fit the recipe: "
@@ -132,9 +167,10 @@ class ClassifyTask(Task):
 
     def prepare(self) -> None:
         tc, dev = self.recipe.train, self.dev
-        if self.dist.enabled:
+        self.net = self.model if self.pfc is None else self.backbone
+        if self.dist.enabled:  # with PartialFC the backbone only: W is never all-reduced
             self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[dev.index] if dev.type == "cuda" else None)
+                self.net, device_ids=[dev.index] if dev.type == "cuda" else None)
         if tc.compile:
             self.net = torch.compile(self.net)
         self.adversary = build_adversary(self.recipe, self.model)
@@ -152,7 +188,12 @@ class ClassifyTask(Task):
             x = torch.cat([self.adversary(x[:k], y[:k]).detach(), x[k:]])
         self.net.train()
         with self.amp:
-            loss, logits = self.net(x, y)
+            if self.pfc is None:
+                loss, logits = self.net(x, y)
+            else:  # the softmax runs across the ranks' shards; no rank has all logits
+                f = self.net(x)
+                loss = self.pfc(f, y)
+                logits = self.pfc.head.logits(f.detach()) if self.dist.world == 1 else None
         total = loss
         for prefix, reg in self.regularizers:
             term, logs = reg.loss()
@@ -166,14 +207,19 @@ class ClassifyTask(Task):
                              self.ckpt_path)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        if tc.grad_clip is not None:
+        if tc.grad_clip is not None and self.pfc is not None:
+            from hypercli.losses.partial_fc import clip_grad_norm_
+
+            clip_grad_norm_(self.model.parameters(), tc.grad_clip, self.pfc)  # whole norm
+        elif tc.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         for _, reg in self.regularizers:
             reg.after_step(step + 1)
         stats.add("loss", float(loss.detach()) * len(y))
-        stats.add("correct", float((logits.argmax(1) == y).sum()))
+        if logits is not None:
+            stats.add("correct", float((logits.argmax(1) == y).sum()))
         stats.add("n", float(len(y)))
         stats.add("steps", 1.0)
 
@@ -183,7 +229,9 @@ class ClassifyTask(Task):
         sums = dict(zip(keys, D.all_reduce_sum([stats.s[k] for k in keys], self.dev, dist)))
         n, steps = max(sums["n"], 1.0), max(stats.s["steps"], 1.0)
         record: dict[str, Any] = {
-            "step": step, "train_loss": sums["loss"] / n, "train_accuracy": sums["correct"] / n,
+            "step": step, "train_loss": sums["loss"] / n,
+            # None with PartialFC on several ranks: no rank holds all logits
+            "train_accuracy": sums["correct"] / n if "correct" in sums else None,
             "lr": self.optimizer.param_groups[0]["lr"], "seconds": stats.s["seconds"],
             "images": sums["n"],
             "images_per_second": sums["n"] / max(stats.s["seconds"], 1e-9),
@@ -200,7 +248,10 @@ class ClassifyTask(Task):
 
     def eval_record(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        model, data, recipe = self.model, self.data, self.recipe
+        model = self.eval_model()
+        if not self.dist.main:
+            return out
+        data, recipe = self.data, self.recipe
         bs, tta = recipe.data.eval_batch_size, recipe.eval.tta
         for name, split in (("test", data.test), ("val", data.val)):
             if split is None:
