@@ -79,9 +79,8 @@ def train(
     if json_out:
         print_json(summary)
         return
-    acc = summary["test_accuracy"]
     console.print(
-        f"[bold green]test accuracy {acc:.2%}[/] (loss {summary['test_loss']:.4f}) after "
+        f"[bold green]{summary['result']}[/] after "
         f"{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} "
         f"({summary['steps']} steps), {summary['wall_seconds']:.0f} s, "
         f"{summary['train_images_per_second']:.0f} training images/s -> {summary['run_dir']}")

@@ -273,7 +273,7 @@ class _Run:
         summary = {
             "recipe": self.recipe.name, "run_dir": str(self.run_dir), "epochs": len(epochs),
             "steps": self.step, "device": str(self.dev), "world_size": self.dist.world,
-            **self.task.summary(last),
+            **self.task.summary(last), "result": self.task.headline(self.history),
             "wall_seconds": time.perf_counter() - t_start,
             "train_seconds": train_seconds,
             "train_images_per_second": sum(h["images"] for h in epochs)

@@ -125,3 +125,8 @@ class Task:
     def summary(self, last: dict[str, Any]) -> dict[str, Any]:
         """The task's part of ``summary.json``, from the last epoch record."""
         return {}
+
+    def headline(self, history: list[dict[str, Any]]) -> str:
+        """The run's result in a few words for the end of ``hyper train`` (the ``result``
+        of ``summary.json``), from the metrics history."""
+        return ""

@@ -271,3 +271,18 @@ class ClassifyTask(Task):
             "val_accuracy": last.get("val_accuracy"),
             "train_accuracy": last.get("train_accuracy"), "train_loss": last.get("train_loss"),
         }
+
+    def headline(self, history: list[dict[str, Any]]) -> str:
+        last = next((h for h in reversed(history) if "images" in h), {})
+        parts = []
+        if last.get("test_accuracy") is not None:
+            parts.append(f"test accuracy {last['test_accuracy']:.2%} "
+                         f"(loss {last['test_loss']:.4f})")
+        verified = next((h for h in reversed(history)
+                         if any(k.startswith("verify/") for k in h)), {})
+        for k, v in verified.items():
+            if k.startswith("verify/") and k.endswith("/accuracy"):
+                name = k[len("verify/"):-len("/accuracy")]
+                protocol = verified.get(f"verify/{name}/protocol", "")
+                parts.append(f"{name} {v:.2%} ({protocol})")
+        return ", ".join(parts) or "no evaluation"
