@@ -1,8 +1,8 @@
 """Registries: one per kind of component, filled at import, with factories that fail loudly.
 
 Every pluggable part of hyper (models, convolution operators, linear operators, margin
-heads, datasets, regularizers, attacks) is registered here under a name, so recipes refer
-to components by name and ``hyper list`` can show them all::
+heads, datasets, regularizers, attacks, face verification protocols) is registered here
+under a name, so recipes refer to components by name and ``hyper list`` can show them all::
 
     @CONVS.register("sphere")
     class SphereConv2d(nn.Conv2d): ...
@@ -187,6 +187,8 @@ READERS: Registry[Callable[..., Any]] = Registry("data format")  # streamed from
 REGULARIZERS: Registry[type] = Registry("regularizer")
 ATTACKS: Registry[type] = Registry("attack")
 TASKS: Registry[type] = Registry("kind of run")  # recipe.task: classify, ...
+# face verification: how embeddings of pairs become an accuracy (insightface, sphereface)
+PROTOCOLS: Registry[Any] = Registry("verification protocol")
 
 # The packages whose import fills the registries above.
 _PACKAGES = (
@@ -197,6 +199,7 @@ _PACKAGES = (
     "hypercli.mhe",
     "hypercli.attacks",
     "hypercli.engine.tasks",
+    "hypercli.verification",
 )
 _loaded = False
 

@@ -32,7 +32,7 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
                         recipe.eval.tta))
     ver = recipe.eval.verification
     if ver is not None:
-        from hypercli.engine.verification import verification
+        from hypercli.verification.drawn import verification
 
         if not isinstance(data.test, Split):
             raise HyperError("eval.verification draws pairs from an in-memory dataset; "

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hypercli.cli.main import app
 from hypercli.data import load_data
 from hypercli.engine import evaluate, load_checkpoint, train
-from hypercli.engine.verification import verification
+from hypercli.verification.drawn import verification
 from hypercli.errors import HyperError
 from hypercli.recipe import build_recipe
 from tests.conftest import tiny_tree

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from hypercli.engine.verification import (
+from hypercli.verification.drawn import (
     best_threshold,
     cosine_scores,
     draw_pairs,
     fold_ids,
-    tar_at_far,
     verification,
 )
+from hypercli.verification.metrics import tar_at_far
 
 
 def clustered(n=300, classes=4, dim=8, noise=1.0, seed=0):

@@ -1,4 +1,8 @@
-"""Open-set verification, LFW-style: pairs of unseen classes, cosine similarity, k-fold accuracy.
+"""Open-set verification on drawn pairs: unseen classes, cosine similarity, k-fold accuracy.
+
+The recipe-side protocol (``eval.verification``) for datasets without a pair list: pairs are
+drawn from classes held out of training. Face sets that come with their pairs (LFW's
+``pairs.txt``, insightface's ``.bin``) are scored by ``hypercli.verification.protocols``.
 
 How SphereFace is judged (Liu et al. CVPR 2017, Sec. 4.1; Huang et al., LFW, 2007): draw
 pairs of samples from classes never seen in training, half of the same class and half of
@@ -20,6 +24,7 @@ import torch
 
 from hypercli.checks import require_finite
 from hypercli.errors import HyperError
+from hypercli.verification.metrics import tar_at_far
 
 
 def draw_pairs(labels: np.ndarray, pairs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -97,18 +102,9 @@ def best_threshold(scores: np.ndarray, is_same: np.ndarray) -> float:
     return float((s[c] + s[c + 1]) / 2.0)
 
 
-def tar_at_far(scores: np.ndarray, is_same: np.ndarray, far: float) -> tuple[float, float]:
-    """(TAR, threshold) at the lowest threshold t whose false accept rate P(score > t | diff)
-    is at most ``far``; t is a different-pair score (or -inf when ``far`` allows all)."""
-    neg = np.sort(scores[~is_same])[::-1]  # descending
-    allowed = int(np.floor(far * len(neg) + 1e-9))
-    t = -np.inf if allowed >= len(neg) else float(neg[allowed])
-    return float(np.mean(scores[is_same] > t)), t
-
-
 def verification(embeddings: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
-           pairs: int = 6000, folds: int = 10, far: Sequence[float] = (1e-3, 1e-2),
-           seed: int = 0) -> dict[str, Any]:
+                 pairs: int = 6000, folds: int = 10, far: Sequence[float] = (1e-3, 1e-2),
+                 seed: int = 0) -> dict[str, Any]:
     """LFW-style verification of ``embeddings`` (N, D) with class ``labels`` (N,).
 
     Returns ``accuracy`` and ``accuracy_std`` (mean and population std over the folds of the
