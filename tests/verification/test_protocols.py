@@ -148,7 +148,7 @@ def test_insightface_matches_the_per_fold_loop(make, folds):
     assert insightface(np.array(e0), np.array(e1), np.array(same), folds,
                        xnorm=7.5)["xnorm"] == 7.5
     # over all pairs: the score is -d, and the threshold is reported as a distance
-    neg = sorted((d[i] for i in range(len(d)) if not same[i]))
+    neg = sorted(d[i] for i in range(len(d)) if not same[i])
     assert result["threshold@far=0.0001"] == pytest.approx(neg[0])  # below every impostor
     tar = sum(d[i] < neg[0] for i in range(len(d)) if same[i]) / sum(same)
     assert result["tar@far=0.0001"] == pytest.approx(tar)
