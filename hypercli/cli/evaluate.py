@@ -1,4 +1,5 @@
-"""``hyper eval``: accuracy, loss, per-class accuracy, confusion matrix (and more) of a run."""
+"""``hyper eval``: accuracy, loss, per-class accuracy, confusion matrix (and more) of a run;
+with ``--verify``, face verification on .bin / pairs.txt / pair-list sets instead."""
 
 from __future__ import annotations
 
@@ -17,11 +18,37 @@ def evaluate(
     split: Annotated[str, typer.Option(help="test, val or train.")] = "test",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    verify: Annotated[list[Path] | None, typer.Option(
+        "--verify", help="Face verification set instead of the test split (repeatable): an "
+        "insightface .bin, an LFW pairs.txt (with --images) or a 'label path0 path1' pair "
+        "list.")] = None,
+    protocol: Annotated[str, typer.Option(
+        help="Verification protocol: insightface (mirror summed, squared distance, first best "
+        "threshold) or sphereface (mirror concatenated, 9-fold mean removed, cosine, mean of "
+        "the best thresholds).")] = "insightface",
+    images: Annotated[Path | None, typer.Option(
+        help="Image folder of a pairs.txt (Name/Name_0001.jpg), or the root of a pair list's "
+        "paths (default: the list's folder).")] = None,
+    image_ext: Annotated[str, typer.Option(
+        help="Extension of a pairs.txt's images: jpg or png.")] = "jpg",
 ) -> None:
     """Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix,
-    open-set verification (when the recipe asks) and per-layer hyperspherical energy."""
-    from hypercli.engine.report import report
+    open-set verification (when the recipe asks) and per-layer hyperspherical energy.
+    With --verify: face verification accuracy (10-fold mean ± std, named protocol), XNorm,
+    TAR@FAR, EER and AUC on each set."""
     from hypercli.errors import HyperError
+
+    if verify:
+        from hypercli.verification.verify import verify_checkpoint
+
+        result = verify_checkpoint(resolve_checkpoint(checkpoint), verify, protocol, device,
+                                   images, image_ext)
+        if json_out:
+            print_json(result)
+        else:
+            _print_verification(result)
+        return
+    from hypercli.engine.report import report
 
     if split not in ("test", "val", "train"):
         raise HyperError(f"--split {split!r}: use test, val or train")
@@ -31,6 +58,22 @@ def evaluate(
         print_json(result)
         return
     _print(result)
+
+
+def _print_verification(r: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"face verification of {r['recipe']} ({r['protocol']} protocol)",
+              title_justify="left")
+    for col in ("set", "pairs", "protocol", "accuracy", "threshold", "XNorm",
+                "TAR@FAR=1e-3", "TAR@FAR=1e-4", "EER", "AUC"):
+        t.add_column(col, justify="left" if col in ("set", "protocol") else "right")
+    for v in r["sets"]:
+        t.add_row(v["set"], str(v["pairs"]), v["protocol"],
+                  f"{v['accuracy']:.2%} ± {v['accuracy_std']:.2%}", f"{v['threshold']:.4f}",
+                  f"{v['xnorm']:.4f}", f"{v['tar@far=0.001']:.2%}", f"{v['tar@far=0.0001']:.2%}",
+                  f"{v['eer']:.2%}", f"{v['auc']:.4f}")
+    console.print(t)
 
 
 def _print(r: dict) -> None:

@@ -1,4 +1,4 @@
-"""Face verification as the field runs it: the sets, the named protocols, the metrics.
+"""Face verification as the field runs it: the sets, the named protocols, ``verify``.
 
 - ``dataset.py``: ``VerificationSet``, what every format ends in;
 - ``bin.py``: insightface's ``.bin`` (lfw, cfp_fp, agedb_30), read without running code;
@@ -6,6 +6,7 @@
 - ``load.py``: ``load_set`` (format from the file, images decoded once);
 - ``protocols.py``: ``insightface`` and ``sphereface`` (registered in ``PROTOCOLS``);
 - ``metrics.py``: contiguous folds, TAR@FAR, ROC, EER, AUC, shared by every protocol;
+- ``verify.py``: ``verify(model, vset, protocol)`` and ``verify_checkpoint``;
 - ``drawn.py``: open-set verification on pairs drawn from unseen classes of an in-memory
   dataset (the recipe's ``eval.verification``).
 """
@@ -16,6 +17,7 @@ from hypercli.verification.drawn import verification
 from hypercli.verification.load import load_set, set_format
 from hypercli.verification.pairs import read_pair_list, read_pairs_txt
 from hypercli.verification.protocols import Protocol, insightface, sphereface
+from hypercli.verification.verify import verify, verify_checkpoint
 
 __all__ = [
     "Protocol",
@@ -28,4 +30,6 @@ __all__ = [
     "set_format",
     "sphereface",
     "verification",
+    "verify",
+    "verify_checkpoint",
 ]

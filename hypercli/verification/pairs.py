@@ -72,9 +72,9 @@ def read_pairs_txt(path: str | os.PathLike[str], images: str | os.PathLike[str] 
 
     ``images``: the folder holding ``Name/Name_%04d.<ext>`` (default: the file's folder);
     ``ext``: the images' extension (``jpg``, ``png``). The header gives the folds (1 field:
-    one fold). Raises ``HyperError`` for a bad header or line (line number named), a pair
-    count that does not match the header, or a missing image (the first named, and the
-    count)."""
+    one fold). The set is named after the file's stem, ``lfw`` for ``pairs.txt`` itself.
+    Raises ``HyperError`` for a bad header or line (line number named), a pair count that
+    does not match the header, or a missing image (the first named, and the count)."""
     p = Path(path)
     root = Path(images) if images is not None else p.parent
     ext = ext.lstrip(".")
@@ -108,8 +108,9 @@ def read_pairs_txt(path: str | os.PathLike[str], images: str | os.PathLike[str] 
     paths, index = _index(names)
     check_images(paths, root, p, f"; point the image root (--images) at the folder holding "
                                  f"Name/Name_0001.{ext}, or set the extension (--image-ext)")
-    return VerificationSet(name=p.stem, pairs=index, issame=np.array(same), folds=folds,
-                           paths=paths, root=root, source=str(p))
+    return VerificationSet(name="lfw" if p.stem == "pairs" else p.stem, pairs=index,
+                           issame=np.array(same), folds=folds, paths=paths, root=root,
+                           source=str(p))
 
 
 def read_pair_list(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,

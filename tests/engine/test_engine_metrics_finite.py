@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from hypercli.cli.main import app
 from hypercli.data import load_data
 from hypercli.engine import evaluate, load_checkpoint, train
-from hypercli.verification.drawn import verification
 from hypercli.errors import HyperError
 from hypercli.recipe import build_recipe
+from hypercli.verification.drawn import verification
 from tests.conftest import tiny_tree
 
 runner = CliRunner()

@@ -36,7 +36,7 @@ def expected_pairs():
 def test_pairs_txt_reads_names_folds_and_images(tmp_path, ext):
     path = write_lfw(tmp_path, ext)
     vset = read_pairs_txt(path, tmp_path / "images", ext=ext)
-    assert vset.name == "pairs" and vset.folds == 2 and len(vset) == 8
+    assert vset.name == "lfw" and vset.folds == 2 and len(vset) == 8
     assert vset.issame.tolist() == PAIRS_TXT_SAME
     assert vset.paths[vset.pairs[0, 0]] == "Ann_Lee/Ann_Lee_0001." + ext
     assert vset.paths[vset.pairs[2, 1]] == "Bo_Chan/Bo_Chan_0002." + ext
