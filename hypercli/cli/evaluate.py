@@ -22,10 +22,11 @@ def evaluate(
         "--verify", help="Face verification set instead of the test split (repeatable): an "
         "insightface .bin, an LFW pairs.txt (with --images) or a 'label path0 path1' pair "
         "list.")] = None,
-    protocol: Annotated[str, typer.Option(
+    protocol: Annotated[str | None, typer.Option(
         help="Verification protocol: insightface (mirror summed, squared distance, first best "
         "threshold) or sphereface (mirror concatenated, 9-fold mean removed, cosine, mean of "
-        "the best thresholds).")] = "insightface",
+        "the best thresholds). Default: each set's own, insightface for a .bin or a pair "
+        "list, sphereface for a pairs.txt.", show_default=False)] = None,
     images: Annotated[Path | None, typer.Option(
         help="Image folder of a pairs.txt (Name/Name_0001.jpg), or the root of a pair list's "
         "paths (default: the list's folder).")] = None,
@@ -63,8 +64,8 @@ def evaluate(
 def _print_verification(r: dict) -> None:
     from rich.table import Table
 
-    t = Table(title=f"face verification of {r['recipe']} ({r['protocol']} protocol)",
-              title_justify="left")
+    forced = f" ({r['protocol']} protocol)" if r["protocol"] else ""
+    t = Table(title=f"face verification of {r['recipe']}{forced}", title_justify="left")
     for col in ("set", "pairs", "protocol", "accuracy", "threshold", "XNorm",
                 "TAR@FAR=1e-3", "TAR@FAR=1e-4", "EER", "AUC"):
         t.add_column(col, justify="left" if col in ("set", "protocol") else "right")

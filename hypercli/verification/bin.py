@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
+from hypercli.data.stream import decode
 from hypercli.errors import HyperError
 from hypercli.verification.dataset import VerificationSet
 
@@ -146,8 +147,6 @@ def read_bin(path: str | os.PathLike[str], channels: int = 3, workers: int = 2,
     Images are decoded by Pillow (``hypercli.data.stream.decode``) in ``workers`` threads.
     Raises ``HyperError`` for an unreadable file (``load_bin_pickle``), an image that does
     not decode (its index named) or images of different sizes."""
-    from hypercli.data.stream import decode
-
     p = Path(path)
     bins, flags = load_bin_pickle(p)
     if not len(flags):
@@ -169,4 +168,4 @@ def read_bin(path: str | os.PathLike[str], channels: int = 3, workers: int = 2,
                          f"{tuple(images[0].shape)}; a .bin holds aligned crops of one size")
     pairs = np.arange(len(bins), dtype=np.int64).reshape(-1, 2)
     return VerificationSet(name=p.stem, pairs=pairs, issame=flags, folds=folds,
-                           images=torch.stack(images), source=str(p))
+                           images=torch.stack(images), source=str(p), format="bin")

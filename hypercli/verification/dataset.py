@@ -32,7 +32,9 @@ class VerificationSet:
       CFP-FP and AgeDB-30;
     - ``images``: (N, C, H, W) uint8 when decoded, else ``None``;
     - ``paths``: the N image files relative to ``root`` when read from a list, else ``None``;
-    - ``source``: the file the set was read from.
+    - ``source``: the file the set was read from, ``format`` its format (``bin``,
+      ``pairs.txt``, ``pair-list``), which names the protocol it is scored by when none is
+      asked for (``protocols.own_protocol``).
     """
 
     name: str
@@ -43,6 +45,7 @@ class VerificationSet:
     paths: list[str] | None = None
     root: Path | None = None
     source: str = ""
+    format: str = ""
 
     def __post_init__(self) -> None:
         self.pairs = np.asarray(self.pairs, dtype=np.int64).reshape(-1, 2)

@@ -13,6 +13,7 @@ loads its sets at the start and calls ``verify`` every N steps without reading a
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from hypercli.errors import HyperError
@@ -47,18 +48,21 @@ def set_format(path: str | os.PathLike[str]) -> str:
 
 def load_set(path: str | os.PathLike[str], images: str | os.PathLike[str] | None = None,
              image_ext: str = "jpg", channels: int = 3, workers: int = 2,
-             decode: bool = True) -> VerificationSet:
+             decode: bool = True, name: str | None = None) -> VerificationSet:
     """The verification set in ``path`` (format from ``set_format``), its images decoded
     into memory as (N, ``channels``, H, W) uint8 unless ``decode=False``.
 
     ``images``: the image folder of a ``pairs.txt`` or the root of a pair list's paths
     (default: the file's folder); ``image_ext``: the extension of a ``pairs.txt``'s images;
-    ``workers``: decoding threads / processes. Raises ``HyperError`` as the readers do."""
+    ``workers``: decoding threads / processes; ``name``: the set's name in reports (default:
+    the file's stem). Raises ``HyperError`` as the readers do."""
     kind = set_format(path)
     if kind == "bin":
-        return read_bin(path, channels, workers)
-    if kind == "pairs.txt":
+        vset = read_bin(path, channels, workers)
+    elif kind == "pairs.txt":
         vset = read_pairs_txt(path, images, image_ext)
     else:
         vset = read_pair_list(path, images)
+    if name is not None:
+        vset = replace(vset, name=name)
     return vset.decode(channels, workers) if decode else vset

@@ -110,7 +110,7 @@ def read_pairs_txt(path: str | os.PathLike[str], images: str | os.PathLike[str] 
                                  f"Name/Name_0001.{ext}, or set the extension (--image-ext)")
     return VerificationSet(name="lfw" if p.stem == "pairs" else p.stem, pairs=index,
                            issame=np.array(same), folds=folds, paths=paths, root=root,
-                           source=str(p))
+                           source=str(p), format="pairs.txt")
 
 
 def read_pair_list(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
@@ -134,4 +134,4 @@ def read_pair_list(path: str | os.PathLike[str], root: str | os.PathLike[str] | 
     paths, index = _index(names)
     check_images(paths, base, p)
     return VerificationSet(name=p.stem, pairs=index, issame=np.array(same), folds=folds,
-                           paths=paths, root=base, source=str(p))
+                           paths=paths, root=base, source=str(p), format="pair-list")

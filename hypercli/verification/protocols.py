@@ -35,6 +35,10 @@ INSIGHTFACE_THRESHOLDS = np.arange(0, 4, 0.01)
 # SphereFace: (-thrNum:thrNum) / thrNum with thrNum = 10000, i.e. k / 10000 for k = -10000..10000
 SPHEREFACE_THRESHOLDS = np.arange(-10000, 10001) / 10000.0
 FARS = (1e-3, 1e-4)
+# the protocol a set is scored by when none is asked for: the evaluator its format was made
+# for (insightface reads its .bin packs; SphereFace's evaluation.m reads LFW's pairs.txt);
+# pair lists get insightface's, the 10-fold protocol most numbers are published under
+OWN_PROTOCOL = {"bin": "insightface", "pairs.txt": "sphereface", "pair-list": "insightface"}
 
 
 def _inputs(emb0: Any, emb1: Any, issame: Any, folds: int
@@ -165,6 +169,11 @@ def _summary(name: str, accs: list[float], thresholds: list[float], xnorm: float
             "threshold": float(np.mean(thresholds)), "xnorm": xnorm,
             "fold_accuracies": accs, "fold_thresholds": thresholds,
             "pairs": int(len(y)), "same_pairs": int(y.sum()), "folds": len(accs)}
+
+
+def own_protocol(fmt: str) -> str:
+    """The protocol of a set's format (``OWN_PROTOCOL``); ``insightface`` for any other."""
+    return OWN_PROTOCOL.get(fmt, "insightface")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from torch import nn
 from hypercli.errors import HyperError
 from hypercli.registry import PROTOCOLS
 from hypercli.verification.dataset import VerificationSet
-from hypercli.verification.protocols import Protocol
+from hypercli.verification.protocols import Protocol, own_protocol
 
 
 def _hint(got: tuple[int, int], want: tuple[int, int]) -> str:
@@ -66,15 +66,21 @@ def _batches(vset: VerificationSet, batch_size: int, want: Sequence[int] | None,
         yield x
 
 
-def protocol_of(protocol: str | Protocol) -> Protocol:
-    """A registered protocol by name (``PROTOCOLS``), or the one given."""
+def protocol_of(protocol: str | Protocol | None, vset: VerificationSet | None = None
+                ) -> Protocol:
+    """A registered protocol by name (``PROTOCOLS``), the one given, or for ``None`` the
+    protocol of ``vset``'s format (``protocols.own_protocol``). Raises ``HyperError`` for an
+    unknown name."""
+    if protocol is None:
+        protocol = own_protocol(vset.format if vset is not None else "")
     return PROTOCOLS.get(protocol) if isinstance(protocol, str) else protocol
 
 
-def verify(model: nn.Module, vset: VerificationSet, protocol: str | Protocol = "insightface",
+def verify(model: nn.Module, vset: VerificationSet, protocol: str | Protocol | None = None,
            device: torch.device | str = "cpu", batch_size: int = 256,
            input_shape: Sequence[int] | None = None, workers: int = 2) -> dict[str, Any]:
-    """``protocol`` (``"insightface"``, ``"sphereface"`` or a ``Protocol``) on ``vset``.
+    """``protocol`` (``"insightface"``, ``"sphereface"`` or a ``Protocol``; ``None``: the
+    set's own, insightface for a .bin or a pair list, sphereface for a pairs.txt) on ``vset``.
 
     ``model.features`` gives the embedding (images in [0, 1]). ``input_shape``: the (C, H, W)
     the model takes (default: ``model.input_shape`` if it has one; else unchecked); a set
@@ -88,9 +94,12 @@ def verify(model: nn.Module, vset: VerificationSet, protocol: str | Protocol = "
     ``source`` (its file) and ``images`` (the number embedded)."""
     from hypercli.engine.embed import embed
 
-    proto = protocol_of(protocol)
+    proto = protocol_of(protocol, vset)
     if proto.flip not in ("sum", "concat"):
         raise HyperError(f"protocol {proto.name}: flip {proto.flip!r} is neither sum nor concat")
+    if not 2 <= vset.folds <= len(vset):
+        raise HyperError(f"{vset.name}: {len(vset)} pairs cannot fill {vset.folds} folds (a "
+                         "protocol needs 2 or more folds of at least one pair)")
     if input_shape is None:
         input_shape = getattr(model, "input_shape", None)
     views = embed(model, _batches(vset, batch_size, input_shape, workers), device,
@@ -109,34 +118,30 @@ def verify(model: nn.Module, vset: VerificationSet, protocol: str | Protocol = "
     return {"set": vset.name, "source": vset.source, "images": int(vset.num_images), **out}
 
 
-def _model_shape(meta: dict[str, Any]) -> tuple[int, int, int]:
-    """(C, H, W) a checkpoint's model takes: ``image_size`` is a side (square) or (H, W)."""
-    size = meta["image_size"]
-    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    return int(meta["in_channels"]), h, w
-
-
 def verify_checkpoint(checkpoint: str | os.PathLike[str], sets: Sequence[str | os.PathLike[str]],
-                      protocol: str = "insightface", device: str = "auto",
+                      protocol: str | None = None, device: str = "auto",
                       images: str | os.PathLike[str] | None = None, image_ext: str = "jpg",
                       batch_size: int | None = None, workers: int = 2) -> dict[str, Any]:
     """A checkpoint on each verification set in ``sets`` (``load_set``: a .bin, a pairs.txt
     with its image folder ``images``, or a pair list): ``{"checkpoint", "recipe",
-    "protocol", "sets": [verify's dict per set]}``. The sets are decoded to the model's
-    channels; ``batch_size`` defaults to the recipe's ``data.eval_batch_size``."""
+    "protocol", "sets": [verify's dict per set]}``; ``protocol`` ``None`` scores each set
+    by its own (``verify``) and is ``null`` in the result. The sets are decoded to the
+    model's channels; ``batch_size`` defaults to the recipe's ``data.eval_batch_size``."""
     from hypercli.engine.checkpoint import load_checkpoint, read_checkpoint
     from hypercli.engine.distributed import resolve_device
+    from hypercli.engine.embed import input_size
     from hypercli.verification.load import load_set
 
-    proto = protocol_of(protocol)
+    proto = protocol_of(protocol) if protocol is not None else None
     if not sets:
         raise HyperError("no verification set given")
     dev = resolve_device(device)
     model, recipe = load_checkpoint(checkpoint, dev)
-    shape = _model_shape(read_checkpoint(checkpoint)["data"])
+    meta = read_checkpoint(checkpoint)["data"]
+    shape = (int(meta["in_channels"]), *input_size(meta["image_size"]))
     bs = batch_size or recipe.data.eval_batch_size
     loaded = [load_set(p, images, image_ext, channels=shape[0], workers=workers) for p in sets]
     results = [verify(model, v, proto, dev, bs, shape, workers) for v in loaded]
-    return {"checkpoint": str(checkpoint), "recipe": recipe.name, "protocol": proto.name,
-            "sets": results}
+    return {"checkpoint": str(checkpoint), "recipe": recipe.name,
+            "protocol": proto.name if proto is not None else None, "sets": results}
 

@@ -46,7 +46,7 @@ def test_python2_pack_byte_for_byte(tmp_path):
     path = tmp_path / "lfw.bin"
     path.write_bytes(data)
     vset = read_bin(path)
-    assert vset.name == "lfw" and vset.folds == 10 and len(vset) == 4
+    assert vset.name == "lfw" and vset.folds == 10 and len(vset) == 4 and vset.format == "bin"
     assert vset.images.shape == (8, 3, 8, 8) and vset.images.dtype.is_floating_point is False
     assert vset.issame.tolist() == same
     assert vset.pairs.tolist() == [[0, 1], [2, 3], [4, 5], [6, 7]]

@@ -58,8 +58,9 @@ def test_eval_verify_json_matches_the_protocol_on_hand_made_embeddings(run, sets
                               "--image-ext", "png", "--json", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["protocol"] == "insightface" and out["recipe"] == "tiny"
-    assert [s["set"] for s in out["sets"]] == ["lfw", "lfw"]
+    assert out["protocol"] is None and out["recipe"] == "tiny"  # each set's own protocol
+    assert [(s["set"], s["protocol"]) for s in out["sets"]] == [("lfw", "insightface"),
+                                                                 ("lfw", "sphereface")]
     lfw, lfw_txt = out["sets"]
     assert lfw["pairs"] == 12 and lfw["folds"] == 10 and lfw_txt["folds"] == 2
     # the same numbers from the checkpoint's features, computed here image by image
@@ -76,9 +77,10 @@ def test_eval_verify_json_matches_the_protocol_on_hand_made_embeddings(run, sets
               "tar@far=0.001", "tar@far=0.0001"):
         assert lfw[k] == pytest.approx(want[k], rel=1e-5, abs=1e-7), k
     assert lfw["fold_accuracies"] == pytest.approx(want["fold_accuracies"])
+    assert 0 <= lfw["threshold"] < 4 and -1 <= lfw_txt["threshold"] <= 1  # distance, cosine
     for s in out["sets"]:
         assert s["accuracy"] == pytest.approx(np.mean(s["fold_accuracies"]))
-        assert 0 <= s["threshold"] < 4 and s["xnorm"] > 0 and 0 <= s["auc"] <= 1
+        assert s["xnorm"] > 0 and 0 <= s["auc"] <= 1 and 0 <= s["eer"] <= 1
 
 
 def test_eval_verify_sphereface_table_and_pair_list(run, sets):
@@ -93,23 +95,26 @@ def test_eval_verify_sphereface_table_and_pair_list(run, sets):
     (s,) = out["sets"]
     assert out["protocol"] == s["protocol"] == "sphereface" and s["pairs"] == 20
     assert -1 <= s["threshold"] <= 1 and s["folds"] == 10 and s["images"] == 6
-    res = runner.invoke(app, ["eval", "--checkpoint", str(run), "--verify", str(tmp / "lfw.bin")])
+    res = runner.invoke(app, ["eval", "--checkpoint", str(run), "--verify", str(tmp / "lfw.bin"),
+                              "--protocol", "insightface"])
     assert res.exit_code == 0, res.output
-    assert "insightface" in res.output and "lfw" in res.output and "±" in res.output
+    assert "(insightface protocol)" in res.output and "lfw" in res.output and "±" in res.output
 
 
 def test_eval_verify_bad_input_is_one_line_exit_2(run, sets, tmp_path):
     tmp, _, _, pairs = sets
     (tmp / "evil.bin").write_bytes(b"cposix\nsystem\n(S'touch " + str(tmp / "m").encode()
                                    + b"'\ntR.")
-    big = [encode(face(i, (20, 20))) for i in range(4)]
-    (tmp / "big.bin").write_bytes(pickle.dumps((big, [True, False]), protocol=4))
+    big = [encode(face(i, (20, 20))) for i in range(20)]
+    (tmp / "big.bin").write_bytes(pickle.dumps((big, [True, False] * 5), protocol=4))
+    (tmp / "few.bin").write_bytes(pickle.dumps((big[:4], [True, False]), protocol=4))
     cases = [
         (["--verify", str(tmp / "missing.bin")], "does not exist"),
         (["--verify", str(tmp / "lfw.bin"), "--protocol", "lfw"], "unknown verification protocol"),
         (["--verify", str(pairs)], "images are missing"),  # no --images, and .jpg by default
         (["--verify", str(tmp / "evil.bin")], "refusing to load"),
         (["--verify", str(tmp / "big.bin")], "its images are 20x20, the model takes 16x16"),
+        (["--verify", str(tmp / "few.bin")], "few: 2 pairs cannot fill 10 folds"),
     ]
     for args, message in cases:
         res = runner.invoke(app, ["eval", "--checkpoint", str(run), *args])

@@ -37,6 +37,7 @@ def test_pairs_txt_reads_names_folds_and_images(tmp_path, ext):
     path = write_lfw(tmp_path, ext)
     vset = read_pairs_txt(path, tmp_path / "images", ext=ext)
     assert vset.name == "lfw" and vset.folds == 2 and len(vset) == 8
+    assert vset.format == "pairs.txt" and vset.source == str(path)
     assert vset.issame.tolist() == PAIRS_TXT_SAME
     assert vset.paths[vset.pairs[0, 0]] == "Ann_Lee/Ann_Lee_0001." + ext
     assert vset.paths[vset.pairs[2, 1]] == "Bo_Chan/Bo_Chan_0002." + ext
@@ -83,6 +84,7 @@ def test_pair_list_relative_to_its_folder_or_a_root(tmp_path):
     (tmp_path / "val" / "lfw_ann.txt").write_text(text)
     vset = read_pair_list(tmp_path / "val" / "lfw_ann.txt", folds=3)
     assert vset.issame.tolist() == [True, False, True] and vset.folds == 3
+    assert vset.format == "pair-list"
     assert vset.pairs.tolist() == [[0, 1], [2, 3], [3, 0]]
     decoded = vset.decode(workers=0)
     assert [carried(decoded, i) for i in range(4)] == [0, 1, 2, 3]
@@ -106,8 +108,8 @@ def test_load_set_tells_the_formats_apart(tmp_path):
     ann.write_text("1 images/Ann_Lee/Ann_Lee_0001.png images/Ann_Lee/Ann_Lee_0002.png\n"
                    "0 images/Ann_Lee/Ann_Lee_0001.png images/Bo_Chan/Bo_Chan_0001.png\n")
     assert set_format(ann) == "pair-list"
-    gray = load_set(ann, channels=1, workers=0)
-    assert gray.images.shape == (3, 1, 8, 8)
+    gray = load_set(ann, channels=1, workers=0, name="probe")
+    assert gray.images.shape == (3, 1, 8, 8) and gray.name == "probe"
     assert np.array_equal(gray.issame, [True, False])
     (tmp_path / "notes.txt").write_text("hello world\n")
     with pytest.raises(HyperError, match="not a verification set"):

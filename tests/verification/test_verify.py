@@ -66,8 +66,9 @@ def test_verify_feeds_each_protocol_its_embeddings(lfw):
                                                                                    abs=1e-9)
             assert same, (name, k, got[k], v)
         assert got["protocol"] == name and got["folds"] == 2 and got["pairs"] == 8
-    # a set of files (not decoded) is decoded on the way and gives the same numbers
-    assert verify(model, lfw, "sphereface", workers=0) == verify(model, vset, "sphereface")
+    # a set of files (not decoded) is decoded on the way and gives the same numbers; a
+    # pairs.txt is scored by SphereFace's protocol unless another is asked for
+    assert verify(model, lfw, workers=0) == verify(model, vset, "sphereface")
 
 
 def test_images_must_fit_the_model(tmp_path, lfw):
@@ -81,10 +82,16 @@ def test_images_must_fit_the_model(tmp_path, lfw):
     with pytest.raises(HyperError, match="its images are 8x8, the model takes 8x6"):
         verify(PoolNet(), lfw, input_shape=(3, 8, 6), workers=0)  # files: the first batch
     big = [encode(face(i, (112, 112))) for i in range(4)]
-    (tmp_path / "lfw.bin").write_bytes(pickle.dumps((big, [True, False]), protocol=4))
+    (tmp_path / "lfw.bin").write_bytes(pickle.dumps((big * 5, [True, False] * 5), protocol=4))
     with pytest.raises(HyperError, match=r"lfw: its images are 112x112, the model takes "
                        r"112x96; a SphereFace network .* model.args.crop=insightface") as err:
         verify(PoolNet(input_shape=(3, 112, 96)), read_bin(tmp_path / "lfw.bin"))
     assert "\n" not in str(err.value)
+    small = [encode(face(i)) for i in range(4)]
+    (tmp_path / "cfp.bin").write_bytes(pickle.dumps((small, [True, False]), protocol=4))
+    with pytest.raises(HyperError, match="cfp: 2 pairs cannot fill 10 folds"):
+        verify(PoolNet(), read_bin(tmp_path / "cfp.bin"))
+    (tmp_path / "cfp.bin").write_bytes(pickle.dumps((small * 5, [True, False] * 5), protocol=4))
+    assert verify(PoolNet(), read_bin(tmp_path / "cfp.bin"))["protocol"] == "insightface"
     with pytest.raises(HyperError, match="unknown verification protocol 'lfw'"):
         verify(PoolNet(), vset, "lfw")
