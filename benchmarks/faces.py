@@ -136,7 +136,7 @@ def verification_time(width: int, pairs: int = 6000) -> dict[str, float]:
     from hypercli.engine.embed import embed
     from hypercli.models import create_model
     from hypercli.recipe import build_recipe
-    from hypercli.verification import PROTOCOLS
+    from hypercli.registry import PROTOCOLS
 
     recipe = build_recipe({"model": {"name": "sphereface20",
                                      "args": {"width": width, "crop": "insightface"}},

@@ -105,6 +105,7 @@ class ClassifyTask(Task):
                                              dist.world)
         self.scheduler = build_scheduler(self.optimizer, recipe.schedule, len(self.loader),
                                          self.total_steps)
+        self.verify_sets = self._load_verify_sets() if dist.main else []
         self.net: nn.Module = self.model
         self.adversary = None
         self.amp: Any = nullcontext()
@@ -126,6 +127,58 @@ class ClassifyTask(Task):
         self.backbone, self.pfc = shard(m, dist.rank, dist.world, self.recipe.loss.sample_rate,
                                         seed=self.recipe.seed)
         self.model = Net(m.normalize, m.body, self.pfc, m.embed)  # type: ignore[arg-type]
+
+    def _load_verify_sets(self) -> list[tuple[Any, Any]]:
+        """``(eval.verify entry, decoded VerificationSet)`` pairs, loaded once at the start
+        so that a missing file fails before training. A relative path is looked up under
+        ``data.root`` first (insightface ships lfw.bin beside train.rec), then here."""
+        from hypercli.verification import load_set
+
+        def where(path: str | None) -> str | None:
+            if path is None or Path(path).is_absolute():
+                return path
+            root = self.recipe.data.root
+            if root is not None and (Path(root).expanduser() / path).exists():
+                return str(Path(root).expanduser() / path)
+            return path
+
+        out = []
+        for i, cfg in enumerate(self.recipe.eval.verify):
+            path = where(cfg.path)
+            if not Path(path).exists():
+                raise HyperError(f"eval.verify.{i}.path {cfg.path} does not exist (here or under "
+                                 "data.root); set it with --set eval.verify.{i}.path=FILE, or "
+                                 "--set 'eval.verify=[]' to train without it")
+            out.append((cfg, load_set(path, where(cfg.images), channels=self.data.in_channels,
+                                      name=cfg.name)))
+        return out
+
+    def verify_record(self) -> dict[str, Any]:
+        """``verify/<set>/<metric>`` of every ``eval.verify`` set (all ranks call it; the main
+        rank scores): accuracy ± std, threshold, XNorm, TAR@FAR, EER, AUC, the protocol."""
+        if not self.recipe.eval.verify:
+            return {}
+        model = self.eval_model()
+        if not self.dist.main:
+            return {}
+        from hypercli.verification import verify
+
+        size = self.data.image_size
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        out: dict[str, Any] = {}
+        for cfg, vset in self.verify_sets:
+            r = verify(model, vset, cfg.protocol, self.dev, self.recipe.data.eval_batch_size,
+                       input_shape=(self.data.in_channels, *hw))
+            for k, v in r.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) or k == "protocol":
+                    out[f"verify/{vset.name}/{k}"] = v
+        return out
+
+    def after_step(self, step: int) -> dict[str, Any] | None:
+        every = self.recipe.eval.verify_every
+        if not every or step % every or step >= self.total_steps:  # the end: eval_record
+            return None
+        return self.verify_record()
 
     def eval_model(self) -> Net:
         """The model to evaluate; with PartialFC a plain ``Net`` with the gathered head (a
@@ -250,6 +303,7 @@ class ClassifyTask(Task):
         out: dict[str, Any] = {}
         model = self.eval_model()
         if not self.dist.main:
+            self.verify_record()  # its collective part
             return out
         data, recipe = self.data, self.recipe
         bs, tta = recipe.data.eval_batch_size, recipe.eval.tta
@@ -260,6 +314,7 @@ class ClassifyTask(Task):
             out[f"{name}_accuracy"], out[f"{name}_loss"] = r["accuracy"], r["loss"]
             if "top5_accuracy" in r:
                 out[f"{name}_top5_accuracy"] = r["top5_accuracy"]
+        out.update(self.verify_record())
         return out
 
     def summary(self, last: dict[str, Any]) -> dict[str, Any]:
