@@ -224,7 +224,9 @@ class _Run:
                 self.batch += 1
                 event = task.after_step(self.step)
                 if event is not None:
-                    self.history.append({"epoch": self.epoch + 1, "step": self.step, **event})
+                    # the epoch as a fraction, so curves put it between the epoch lines
+                    self.history.append({"epoch": round(self.step / per_epoch, 6),
+                                         "step": self.step, **event})
                     if dist.main:
                         self.write_metrics()
                 if dist.main and (self.batch % 5 == 0 or self.batch == n_steps):

@@ -37,6 +37,8 @@ def test_verification_sets_are_scored_every_n_steps_and_at_the_end(tmp_path):
     scored = [(h["step"], "images" in h) for h in lines if "verify/tiny/accuracy" in h]
     assert scored == [(3, False), (6, False), (8, True), (9, False), (12, False), (15, False),
                       (16, True)]
+    assert [h["epoch"] for h in lines if "images" not in h] == [3 / 8, 6 / 8, 9 / 8, 12 / 8,
+                                                                  15 / 8]
     last = lines[-1]
     assert last["verify/tiny/protocol"] == "insightface"
     model, _ = load_checkpoint(tmp_path / "run")
