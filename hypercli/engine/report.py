@@ -22,8 +22,13 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
     dev = resolve_device(device)
     model, recipe = load_checkpoint(checkpoint, dev)
     meta = read_checkpoint(checkpoint)["data"]
-    data = build_data(recipe.data, recipe.seed)
+    data = build_data(recipe.data, recipe.seed, require_test=not recipe.eval.verify)
     part = {"test": data.test, "train": data.train, "val": data.val}[split]
+    if part is None and split == "test":
+        sets = " ".join(f"--verify {v.path}" + (f" --images {v.images}" if v.images else "")
+                        for v in recipe.eval.verify)
+        raise HyperError(f"this run's data has no test split; it is scored on its "
+                         f"verification sets: hyper eval --checkpoint {checkpoint} {sets}")
     if part is None:
         raise HyperError("--split val: this run has no validation split (data.val_split is 0)")
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "recipe": recipe.name,
