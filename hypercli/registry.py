@@ -1,8 +1,9 @@
 """Registries: one per kind of component, filled at import, with factories that fail loudly.
 
 Every pluggable part of hyper (models, convolution operators, linear operators, margin
-heads, datasets, regularizers, attacks) is registered here under a name, so recipes refer
-to components by name and ``hyper list`` can show them all::
+heads, datasets, regularizers, attacks, kinds of run, GAN networks and losses) is
+registered here under a name, so recipes refer to components by name and ``hyper list``
+can show them all::
 
     @CONVS.register("sphere")
     class SphereConv2d(nn.Conv2d): ...
@@ -187,6 +188,9 @@ READERS: Registry[Callable[..., Any]] = Registry("data format")  # streamed from
 REGULARIZERS: Registry[type] = Registry("regularizer")
 ATTACKS: Registry[type] = Registry("attack")
 TASKS: Registry[type] = Registry("kind of run")  # recipe.task: classify, ...
+GENERATORS: Registry[Callable[..., Any]] = Registry("generator")  # recipe gan.generator
+DISCRIMINATORS: Registry[Callable[..., Any]] = Registry("discriminator")  # gan.discriminator
+GAN_LOSSES: Registry[type] = Registry("GAN loss")  # recipe gan.loss
 
 # The packages whose import fills the registries above.
 _PACKAGES = (
@@ -196,6 +200,7 @@ _PACKAGES = (
     "hypercli.data",
     "hypercli.mhe",
     "hypercli.attacks",
+    "hypercli.gan",
     "hypercli.engine.tasks",
 )
 _loaded = False
