@@ -13,7 +13,8 @@ from hypercli.cli.common import print_json, user_errors
 def list_components(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """List models, operators, losses, regularizers, attacks, datasets and recipes."""
+    """List models, operators, losses, regularizers, attacks, datasets, kinds of run, GAN
+    networks and losses, and recipes."""
     from rich.console import Console
     from rich.table import Table
 
@@ -23,7 +24,9 @@ def list_components(
     kinds = {"models": R.MODELS, "conv operators": R.CONVS, "linear operators": R.LINEARS,
              "losses": R.HEADS, "regularizers": R.REGULARIZERS, "attacks": R.ATTACKS,
              "datasets": R.DATASETS, "data formats (streamed from disk)": R.READERS,
-             "kinds of run (recipe task:)": R.TASKS}
+             "kinds of run (recipe task:)": R.TASKS, "GAN generators (gan.generator)":
+             R.GENERATORS, "GAN discriminators (gan.discriminator)": R.DISCRIMINATORS,
+             "GAN losses (gan.loss)": R.GAN_LOSSES}
     if json_out:
         out = {k: {n: reg.help(n) for n in reg.names()} for k, reg in kinds.items()}
         out["recipes"] = list_recipes()

@@ -79,11 +79,17 @@ def train(
     if json_out:
         print_json(summary)
         return
+    after = (f"after {summary['epochs']} epochs, {summary['wall_seconds']:.0f} s, "
+             f"{summary['train_images_per_second']:.0f} training images/s -> {summary['run_dir']}")
+    if rec.task == "gan":
+        grid = f", samples {summary['samples']}" if summary.get("samples") else ""
+        console.print(f"[bold green]D loss {summary['d_loss']:.4f}, G loss "
+                      f"{summary['g_loss']:.4f}[/] (D(x) {summary['d_real']:.3f}, D(G(z)) "
+                      f"{summary['d_fake']:.3f}){grid} {after}")
+        return
     acc = summary["test_accuracy"]
-    console.print(
-        f"[bold green]test accuracy {acc:.2%}[/] (loss {summary['test_loss']:.4f}) after "
-        f"{summary['epochs']} epochs, {summary['wall_seconds']:.0f} s, "
-        f"{summary['train_images_per_second']:.0f} training images/s -> {summary['run_dir']}")
+    console.print(f"[bold green]test accuracy {acc:.2%}[/] (loss {summary['test_loss']:.4f}) "
+                  + after)
 
 
 def _torchrun(nproc: int, args: list[str]) -> int:
