@@ -1,4 +1,5 @@
-"""GANs: the SNGAN networks, adversarial losses, the GAN module and its samples.
+"""GANs: the SNGAN networks (standard CNN, ResNet), adversarial losses, the GAN module and
+its samples.
 
 A GAN run is ``task: gan`` (``hypercli.engine.tasks.gan``) with a ``gan:`` section in its
 recipe. Importing the package registers the networks (``hypercli.registry.GENERATORS``,
@@ -7,6 +8,7 @@ recipe. Importing the package registers the networks (``hypercli.registry.GENERA
 
 from hypercli.gan import losses as losses  # noqa: F401  (registers the losses)
 from hypercli.gan import networks as networks  # noqa: F401  (registers the networks)
+from hypercli.gan import resnet as resnet  # noqa: F401  (registers the ResNet networks)
 from hypercli.gan.model import GAN, build_gan
 from hypercli.gan.sampling import load_generator, sample, save_grid
 

@@ -36,7 +36,10 @@ class GANLoss:
 
 @GAN_LOSSES.register("hinge")
 class HingeLoss(GANLoss):
-    """Hinge: L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], L_G = -E[D(G(z))]."""
+    """Hinge loss (SNGAN's ResNet runs): D on relu(1 - D(x)) + relu(1 + D(G(z))), G on -D(G(z)).
+
+    L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], L_G = -E[D(G(z))].
+    """
 
     def discriminator(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
@@ -47,8 +50,10 @@ class HingeLoss(GANLoss):
 
 @GAN_LOSSES.register("nonsaturating")
 class NonSaturatingLoss(GANLoss):
-    """Non-saturating: L_D = E[softplus(-D(x))] + E[softplus(D(G(z)))],
-    L_G = E[softplus(-D(G(z)))] (the -log D(G(z)) generator loss)."""
+    """Non-saturating loss (Goodfellow et al. 2014): D's cross-entropy, G on -log σ(D(G(z))).
+
+    L_D = E[softplus(-D(x))] + E[softplus(D(G(z)))], L_G = E[softplus(-D(G(z)))].
+    """
 
     def discriminator(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()

@@ -178,7 +178,7 @@ class SNGANDiscriminator(nn.Module):
 @GENERATORS.register("sngan-cnn")
 def sngan_cnn_generator(out_channels: int, image_size: int, z_dim: int = 128,
                         widths: list[int] | None = None) -> SNGANGenerator:
-    """SNGAN standard CNN (Miyato et al. 2018, Table 3a): dense, deconvs 4x4 s2 + BN, tanh."""
+    """SNGAN standard CNN (Miyato et al. 2018, Table 3a): dense, 4x4 s2 deconvs + BN, tanh."""
     return SNGANGenerator(z_dim, out_channels, image_size, widths)
 
 
@@ -187,7 +187,6 @@ def sngan_cnn_discriminator(in_channels: int, image_size: int,
                             widths: list[int] | None = None, slope: float = 0.1,
                             spectral_norm: bool = True,
                             widen_at_stride: bool = False) -> SNGANDiscriminator:
-    """SNGAN standard CNN (Miyato et al. 2018, Table 3b): 7 convs, lReLU 0.1, all spectrally
-    normalized."""
+    """SNGAN standard CNN (Miyato et al. 2018, Table 3b): 7 convs, lReLU 0.1, all SN."""
     return SNGANDiscriminator(in_channels, image_size, widths, slope, spectral_norm,
                               widen_at_stride)

@@ -102,3 +102,13 @@ def test_without_spectral_norm_no_layer_is_normalized():
     d = DISCRIMINATORS.create("sngan-cnn", in_channels=1, image_size=16, widths=[8, 16, 32],
                               spectral_norm=False)
     assert _spectral_weights(d) == []
+
+
+def test_the_resnet_discriminator_normalizes_all_of_its_eleven_layers():
+    d = DISCRIMINATORS.create("sngan-resnet", in_channels=3, image_size=32)
+    names = [n for n, _ in _spectral_weights(d)]
+    # optimized block and block down: c1, c2, c_sc; the two blocks at size: c1, c2; fc
+    assert len(names) == 11 and names[-1] == "fc"
+    assert [n for n in names if n.endswith("c_sc")] == ["blocks.0.c_sc", "blocks.1.c_sc"]
+    x = torch.rand(2, 3, 32, 32)
+    assert d.blocks[:2](x).shape == (2, 128, 8, 8) and d.blocks(x).shape == (2, 128, 8, 8)

@@ -49,8 +49,10 @@ def sample_grid_path(run_dir: Path, epoch: int) -> Path:
 
 @TASKS.register("gan")
 class GanTask(Task):
-    """A GAN (SNGAN by default): generator and discriminator, Adam each, n_dis D steps per
-    G step; the recipe's regularizers (MHE) on the discriminator."""
+    """A GAN (SNGAN by default): generator against discriminator, n_dis D steps per G step.
+
+    Adam for each network; the recipe's regularizers (MHE) act on the discriminator.
+    """
 
     def __init__(self, recipe: Recipe, dev: torch.device, dist: D.Dist, console) -> None:
         super().__init__(recipe, dev, dist, console)
