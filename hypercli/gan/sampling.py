@@ -79,8 +79,9 @@ def load_gan(checkpoint: str | Path, device: str | torch.device = "cpu") -> tupl
                          "the run diverged before this checkpoint; it cannot give samples")
     recipe = build_recipe(state["recipe"], f"{checkpoint} (stored recipe)")
     meta = state["data"]
-    gan = build_gan(recipe.gan, int(meta["in_channels"]), int(meta["image_size"]))
-    load_weights(gan, state["model"], str(checkpoint))
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the
+        gan = build_gan(recipe.gan, int(meta["in_channels"]), int(meta["image_size"]))
+    load_weights(gan, state["model"], str(checkpoint))  # caller's RNG as it was
     return gan.to(device).eval(), recipe
 
 

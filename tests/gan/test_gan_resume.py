@@ -4,6 +4,7 @@ logged losses and the sample grids."""
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import subprocess
@@ -104,3 +105,22 @@ def test_an_interrupt_between_a_g_step_and_the_next_resumes_exactly(tmp_path, re
     train(build_recipe(_tree()), out_dir=tmp_path / "cut", resume=True, progress=False)
     _same_run(tmp_path / "cut", ref)
     assert _state(tmp_path / "cut").keys() == _state(ref).keys()
+
+
+def test_resume_takes_new_learning_rates_and_refuses_a_new_n_dis(tmp_path):
+    from hypercli.errors import HyperError
+    from hypercli.recipe import apply_overrides
+
+    data = {"args": {"train_size": 64, "test_size": 32, "image_size": 16, "num_classes": 4}}
+    tree = gan_tree(train={"epochs": 1, "device": "cpu"}, data=data)
+    train(build_recipe(tree), out_dir=tmp_path / "run", progress=False)
+    stored = read_checkpoint(tmp_path / "run")["recipe"]
+    with pytest.raises(HyperError, match="gan.n_dis"):
+        train(apply_overrides(copy.deepcopy(stored), ["gan.n_dis=2"], "x"),
+              out_dir=tmp_path / "run", resume=True, progress=False)
+    rec = apply_overrides(copy.deepcopy(stored), ["gan.lr_d=1e-5", "train.epochs=2"], "x")
+    done = train(rec, out_dir=tmp_path / "run", resume=True, progress=False)
+    assert [h["lr_d"] for h in done["history"]] == [2e-3, 1e-5]
+    assert [h["lr_g"] for h in done["history"]] == [2e-3, 2e-3]
+    state = read_checkpoint(tmp_path / "run")["optimizer"]["discriminator"]
+    assert state["param_groups"][0]["lr"] == 1e-5

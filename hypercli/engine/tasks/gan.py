@@ -104,6 +104,9 @@ class GanTask(Task):
         except (ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise HyperError(f"{path}: the optimizer states do not fit the recipe's GAN: "
                              f"{str(exc).strip()[:160]}") from None
+        for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+            for group in opt.param_groups:  # --resume --set gan.lr_g=... (constant rates)
+                group["lr"] = lr
 
     def prepare(self) -> None:
         if self.dist.enabled:
@@ -121,7 +124,7 @@ class GanTask(Task):
         return DivergenceError(
             f"training diverged: {what} {float(value.detach())} at epoch "
             f"{step // per_epoch + 1}, step {step % per_epoch + 1}; {kept}. Lower gan.lr_d "
-            "and gan.lr_g, or add train.grad_clip")
+            "and gan.lr_g (--resume --set gan.lr_d=...), or add train.grad_clip")
 
     def _clip(self, net: nn.Module) -> None:
         if self.recipe.train.grad_clip is not None:
