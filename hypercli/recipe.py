@@ -222,6 +222,33 @@ class EvalConfig(_Section):
     tta: list[Literal["flip"]] = Field(default_factory=list)
 
 
+class GanConfig(_Section):
+    """A GAN (``task: gan``): the networks, the adversarial loss and the two Adam optimizers.
+
+    Defaults are SNGAN's (Miyato et al., ICLR 2018): the standard CNN, z ∈ R^128, Adam
+    lr 2e-4, betas (0.5, 0.999), one discriminator step per generator step (Table 1,
+    setting C). ``regularizers`` of the recipe act on the discriminator.
+    """
+
+    generator: str = "sngan-cnn"  # hypercli.registry.GENERATORS
+    generator_args: dict[str, Any] = Field(default_factory=dict)  # widths, ...
+    discriminator: str = "sngan-cnn"  # hypercli.registry.DISCRIMINATORS
+    discriminator_args: dict[str, Any] = Field(default_factory=dict)
+    z_dim: int = Field(128, gt=0)  # latent code z ~ N(0, I)
+    loss: str = "hinge"  # hypercli.registry.GAN_LOSSES: hinge, nonsaturating
+    n_dis: int = Field(1, ge=1)  # discriminator steps per generator step
+    lr_g: float = Field(2e-4, gt=0.0)
+    lr_d: float = Field(2e-4, gt=0.0)
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam's, for both networks
+    grid_samples: int = Field(64, gt=0, le=1024)  # images of each epoch's sample grid
+
+    @model_validator(mode="after")
+    def _betas_in_range(self) -> GanConfig:
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"gan.betas {list(self.betas)}: each must lie in [0, 1)")
+        return self
+
+
 class Recipe(_Section):
     name: str = "recipe"
     description: str = ""
@@ -235,6 +262,17 @@ class Recipe(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     regularizers: list[RegularizerConfig] = Field(default_factory=list)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    gan: GanConfig | None = None  # task gan only; None there means the defaults
+
+    @model_validator(mode="after")
+    def _gan_section_needs_task_gan(self) -> Recipe:
+        if self.task == "gan":
+            if self.gan is None:
+                self.gan = GanConfig()
+        elif self.gan is not None:
+            raise ValueError(f"a gan section applies to task gan only, and the task is "
+                             f"{self.task!r}; set task: gan or remove the gan section")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -255,11 +293,38 @@ _USED_BY = [
 ]
 
 
+# what a GAN (task gan) does not read: the classifier's sections, and these train switches
+_CLASSIFY_ONLY = ("model", "loss", "optimizer", "schedule", "eval")
+_GAN_IGNORES = ("amp", "channels_last", "compile")
+
+
+def _ignored_by_gan(recipe: Recipe) -> list[str]:
+    out = []
+    for section in _CLASSIFY_ONLY:
+        cfg = getattr(recipe, section)
+        for key, field in type(cfg).model_fields.items():
+            value = getattr(cfg, key)
+            if value != field.get_default(call_default_factory=True):
+                shown = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+                out.append(f"{section}.{key}={shown} has no effect with task gan (its networks, "
+                           "loss and optimizers are set in the gan section)")
+    tc = recipe.train
+    if tc.adversarial is not None:
+        out.append("train.adversarial has no effect with task gan (adversarial training "
+                   "attacks a classifier)")
+    for key in _GAN_IGNORES:
+        if getattr(tc, key) is True:
+            out.append(f"train.{key}=true has no effect with task gan (a GAN trains in float32, "
+                       "eager, in the default memory format)")
+    return out
+
+
 def ignored_settings(recipe: Recipe) -> list[str]:
     """One line for each recipe value that the chosen component ignores (not the default,
-    yet without effect), e.g. ``schedule.milestones`` with the one-cycle schedule."""
-    out = []
-    for section, key, selector, users in _USED_BY:
+    yet without effect), e.g. ``schedule.milestones`` with the one-cycle schedule, or
+    ``optimizer.lr`` with ``task: gan`` (whose learning rates are ``gan.lr_g``/``lr_d``)."""
+    out = _ignored_by_gan(recipe) if recipe.task == "gan" else []
+    for section, key, selector, users in _USED_BY if recipe.task != "gan" else []:
         cfg = getattr(recipe, section)
         default = type(cfg).model_fields[key].get_default(call_default_factory=True)
         chosen = getattr(cfg, selector)
@@ -334,7 +399,16 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def build_recipe(tree: dict[str, Any], source: str = "<recipe>") -> Recipe:
-    """Validate a nested dict against the schema; errors name the key and ``source``."""
+    """Validate a nested dict against the schema; errors name the key and ``source``. The
+    ``task`` is checked first, against the registered kinds of run (``TASKS``)."""
+    task = tree.get("task", "classify") if isinstance(tree, dict) else None
+    if isinstance(task, str):  # first: what else is valid depends on the kind of run
+        from hypercli.registry import TASKS
+
+        try:
+            TASKS.get(task)
+        except HyperError as exc:
+            raise HyperError(f"{source}: task: {exc}") from None
     try:
         return Recipe.model_validate(tree)
     except ValidationError as exc:

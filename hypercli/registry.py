@@ -1,8 +1,9 @@
 """Registries: one per kind of component, filled at import, with factories that fail loudly.
 
 Every pluggable part of hyper (models, convolution operators, linear operators, margin
-heads, datasets, regularizers, attacks, face verification protocols) is registered here
-under a name, so recipes refer to components by name and ``hyper list`` can show them all::
+heads, datasets, regularizers, attacks, face verification protocols, kinds of run,
+GAN networks and losses) is registered here under a name, so recipes refer to
+components by name and ``hyper list`` can show them all::
 
     @CONVS.register("sphere")
     class SphereConv2d(nn.Conv2d): ...
@@ -189,6 +190,9 @@ ATTACKS: Registry[type] = Registry("attack")
 TASKS: Registry[type] = Registry("kind of run")  # recipe.task: classify, ...
 # face verification: how embeddings of pairs become an accuracy (insightface, sphereface)
 PROTOCOLS: Registry[Any] = Registry("verification protocol")
+GENERATORS: Registry[Callable[..., Any]] = Registry("generator")  # recipe gan.generator
+DISCRIMINATORS: Registry[Callable[..., Any]] = Registry("discriminator")  # gan.discriminator
+GAN_LOSSES: Registry[type] = Registry("GAN loss")  # recipe gan.loss
 
 # The packages whose import fills the registries above.
 _PACKAGES = (
@@ -198,6 +202,7 @@ _PACKAGES = (
     "hypercli.data",
     "hypercli.mhe",
     "hypercli.attacks",
+    "hypercli.gan",
     "hypercli.engine.tasks",
     "hypercli.verification",
 )

@@ -14,7 +14,7 @@ def list_components(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """List models, operators, losses, regularizers, attacks, datasets, verification
-    protocols and recipes."""
+    protocols, kinds of run, GAN networks and losses, and recipes."""
     from rich.console import Console
     from rich.table import Table
 
@@ -25,7 +25,10 @@ def list_components(
              "losses": R.HEADS, "regularizers": R.REGULARIZERS, "attacks": R.ATTACKS,
              "datasets": R.DATASETS, "data formats (streamed from disk)": R.READERS,
              "kinds of run (recipe task:)": R.TASKS,
-             "verification protocols": R.PROTOCOLS}
+             "verification protocols": R.PROTOCOLS,
+             "GAN generators (gan.generator)": R.GENERATORS,
+             "GAN discriminators (gan.discriminator)": R.DISCRIMINATORS,
+             "GAN losses (gan.loss)": R.GAN_LOSSES}
     if json_out:
         out = {k: {n: reg.help(n) for n in reg.names()} for k, reg in kinds.items()}
         out["recipes"] = list_recipes()

@@ -25,7 +25,9 @@ def visualize_features(
         "--out", "-o", help="Image to write: .png, .svg or .pdf. Default: <run dir>/<view>.png "
         "(one model) or ./<view>-compare.png.")] = None,
     split: Annotated[str, typer.Option(help="Images to embed: test, val or train.")] = "test",
-    n: Annotated[int, typer.Option("--n", help="Embed the first N images of the split.")] = 5000,
+    n: Annotated[int | None, typer.Option(
+        "--n", help="Embed the first N images of the split (default 5000); of a GAN run, "
+        "draw N samples (default: its gan.grid_samples).", show_default=False)] = None,
     layers: Annotated[str | None, typer.Option(
         help="Instead of features, draw the pairwise filter angles and hyperspherical energy "
         "of these layers: 'all', or comma-separated names, globs or positions ('0,1,head').")
@@ -41,10 +43,11 @@ def visualize_features(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Draw the learned features on the circle / sphere (by feature dimension), the angles
-    between the filters of chosen layers (--layers), or training curves (--curves)."""
+    between the filters of chosen layers (--layers), or training curves (--curves). Of a
+    GAN run (task gan): a grid of its samples, and --layers its discriminator's filters."""
     from hypercli.errors import HyperError
     from hypercli.viz.figure import parse_size
-    from hypercli.viz.render import render_curves, render_features, render_layers
+    from hypercli.viz.render import render_curves, render_features, render_layers, render_samples
 
     if layers is not None and curves:
         raise HyperError("--layers and --curves draw different views; give one of them")
@@ -73,15 +76,34 @@ def visualize_features(
         paths = given or [resolve_checkpoint(None)]
         if len(paths) == 1:
             paths = [resolve_checkpoint(paths[0])]
+        if view == "features":
+            view = _features_or_samples(paths)
         target = out or _default_out(view, paths[0], len(paths) > 1)
         if view == "layers":
             result = render_layers(paths, target, layers, size_px, dpi)
+        elif view == "samples":
+            result = render_samples(paths, target, n, device, size_px, dpi)
         else:
-            result = render_features(paths, target, split, n, device, size_px, dpi)
+            result = render_features(paths, target, split, 5000 if n is None else n, device,
+                                     size_px, dpi)
     if json_out:
         print_json(result)
         return
     _print(result)
+
+
+def _features_or_samples(paths: list[Path]) -> str:
+    """``samples`` for GAN runs, ``features`` for classifiers; one kind at a time."""
+    from hypercli.engine.checkpoint import stored_task
+    from hypercli.errors import HyperError
+
+    tasks = [stored_task(p) for p in paths]
+    gan = [t == "gan" for t in tasks]
+    if any(gan) and not all(gan):
+        i, j = gan.index(True), gan.index(False)
+        raise HyperError(f"{paths[i]} is a GAN run and {paths[j]} a classifier: compare "
+                         "samples of GANs, or features of classifiers (--layers draws both)")
+    return "samples" if all(gan) else "features"
 
 
 def _default_out(view: str, first: Path, several: bool) -> Path:
@@ -106,6 +128,13 @@ def _print(result: dict[str, Any]) -> None:
             table.add_row(m["label"], str(m["feature_dim"]), str(m["n"]), acc,
                           f"{m['mean_intra_deg']:.1f}", f"{m['mean_inter_deg']:.1f}",
                           f"{m['min_centre_deg']:.1f}")
+    elif view == "samples":
+        table = Table(title="GAN samples (fixed codes: the run's seed)", title_justify="left")
+        for col in ("model", "samples", "image", "seed"):
+            table.add_column(col, justify="left" if col == "model" else "right")
+        for m in result["models"]:
+            table.add_row(m["label"], str(m["n"]), "x".join(map(str, m["image_shape"])),
+                          str(m["seed"]))
     elif view == "layers":
         several = len(result["models"]) > 1
         title = "filter angles (degrees), hyperspherical energy (s = 1; half: half-space)"

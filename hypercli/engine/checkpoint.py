@@ -107,6 +107,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     from hypercli.recipe import build_recipe
 
     state = read_checkpoint(path)
+    task = state["recipe"].get("task", "classify")
+    if task != "classify":
+        raise HyperError(f"{path} holds a {task!r} run, not a classifier (task classify); "
+                         f"`hyper visualize-features -c {path}` draws a GAN's samples, "
+                         "--layers its discriminator's filters")
     require_finite_state(state["model"], f"{path}: the weights",
                          "the run diverged before this checkpoint; it cannot give numbers")
     recipe = build_recipe(state["recipe"], f"{path} (stored recipe)")
@@ -121,6 +126,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
                          f"{_first_line(exc)}") from None
     load_weights(model, state["model"], f"{path}")
     return model.to(device).eval(), recipe
+
+
+def stored_task(path: str | Path) -> str:
+    """The kind of run (recipe ``task``) a checkpoint holds: ``classify``, ``gan``, ..."""
+    return str(read_checkpoint(path)["recipe"].get("task", "classify"))
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, Any], where: str,

@@ -19,9 +19,14 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
     """Accuracy, loss, per-class accuracy, confusion matrix of a checkpoint on ``split``;
     open-set verification when its recipe asks (``eval.verification``); the hyperspherical
     energy of each layer when the MHE module is available."""
+    state = read_checkpoint(checkpoint)
+    if state["recipe"].get("task", "classify") == "gan":
+        raise HyperError(f"{checkpoint} is a GAN run (task: gan): hyper eval has no GAN scores "
+                         "(FID, IS, KID) to report yet; `hyper visualize-features -c "
+                         f"{checkpoint}` draws its samples, --layers its discriminator's filters")
+    meta = state["data"]
     dev = resolve_device(device)
     model, recipe = load_checkpoint(checkpoint, dev)
-    meta = read_checkpoint(checkpoint)["data"]
     data = build_data(recipe.data, recipe.seed, require_test=not recipe.eval.verify)
     part = {"test": data.test, "train": data.train, "val": data.val}[split]
     if part is None and split == "test":

@@ -19,7 +19,7 @@ from hypercli.recipe import Recipe
 # dotted recipe keys (or prefixes ending in ".") that a resumed run can take up exactly
 CHANGEABLE = ("name", "description", "optimizer.lr", "optimizer.momentum",
               "optimizer.nesterov", "optimizer.weight_decay", "schedule.", "train.", "eval.",
-              "data.eval_batch_size", "data.on_device")
+              "data.eval_batch_size", "data.on_device", "gan.lr_g", "gan.lr_d")
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,7 +47,7 @@ def check_changes(changes: dict[str, tuple[Any, Any]], where: str) -> None:
         raise HyperError(f"{where}: {shown} cannot change on resume (the run would not be the "
                          "same run); start a new run with another --out. On resume you can "
                          "change optimizer.lr/momentum/nesterov/weight_decay, schedule.*, "
-                         "train.* and eval.*")
+                         "train.*, eval.* and a GAN's gan.lr_g/lr_d")
 
 
 def apply_optimizer_settings(optimizer: torch.optim.Optimizer,

@@ -118,7 +118,7 @@ class _Run:
         self.recipe, self.task, self.run_dir = recipe, task, run_dir
         self.dev, self.dist, self.console = dev, dist, console
         self.ckpt_path = run_dir / FILENAME
-        task.ckpt_path = self.ckpt_path
+        task.ckpt_path, task.run_dir = self.ckpt_path, run_dir
         self.epoch = self.batch = self.step = 0
         self.history: list[dict[str, Any]] = []
         self.stats = EpochStats()
@@ -258,6 +258,8 @@ class _Run:
                         f"{guard.kept(self.ckpt_path)}. {guard.ADVICE_TEXT}") from None
                 if dist.main:
                     guard.check_record(record, f"after epoch {self.epoch + 1}", self.ckpt_path)
+            if dist.main:
+                task.end_epoch(self.epoch + 1)
             self.history.append(record)
             self.epoch, self.batch, self.stats = self.epoch + 1, 0, EpochStats()
             self.checkpoint(self.epoch, 0)

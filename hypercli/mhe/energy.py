@@ -151,13 +151,30 @@ def hyperspherical_energy(
 Named = tuple[str, torch.Tensor]
 
 
+def module_weight(mod: nn.Module) -> torch.Tensor | None:
+    """``mod.weight``, or for a parametrized weight (spectral norm) its unconstrained
+    ``original``: ``mod.weight`` is then recomputed on every access (and advances the power
+    iteration in training mode), so a tensor taken once would go stale. Spectral norm
+    divides the whole matrix by one σ, so each filter keeps its direction, the only thing
+    MHE sees (the MHE-GAN code, too, takes the weight before normalization)."""
+    from torch.nn.utils import parametrize
+
+    if parametrize.is_parametrized(mod, "weight"):
+        original = getattr(mod.parametrizations.weight, "original", None)
+        if isinstance(original, torch.Tensor):
+            return original
+    w = getattr(mod, "weight", None)
+    return w if isinstance(w, torch.Tensor) else None
+
+
 def layer_weights(model: nn.Module) -> tuple[list[Named], Named | None]:
     """The hidden conv/linear weights of ``model`` and its classifier weight.
 
     The classifier is ``model.head.weight`` when the model has a head owning a weight
     (``hypercli.models.Net``), otherwise the last ``nn.Linear``. Hidden layers are every
     other convolution or linear module (subclasses included, so SphereConv and the
-    decoupled operators count), in module order.
+    decoupled operators count), in module order. A parametrized weight is given as its
+    ``original`` (``module_weight``).
     """
     head = getattr(model, "head", None)
     classifier: Named | None = None
@@ -165,14 +182,12 @@ def layer_weights(model: nn.Module) -> tuple[list[Named], Named | None]:
     if isinstance(head, nn.Module) and isinstance(getattr(head, "weight", None), torch.Tensor):
         classifier = ("head", head.weight)
         skip = {id(m) for m in head.modules()}
-    layers = [
-        (name, mod.weight)
+    found = [
+        (name, module_weight(mod))
         for name, mod in model.named_modules()
-        if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear))
-        and id(mod) not in skip
-        and isinstance(getattr(mod, "weight", None), torch.Tensor)
-        and mod.weight.dim() >= 2
+        if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear)) and id(mod) not in skip
     ]
+    layers = [(name, w) for name, w in found if w is not None and w.dim() >= 2]
     if classifier is None and layers and isinstance(model.get_submodule(layers[-1][0]), nn.Linear):
         classifier = layers.pop()
     return layers, classifier

@@ -32,12 +32,13 @@ MAX_PANELS = 16
 
 def weight_layers(model: Any) -> dict[str, Any]:
     """The layers MHE acts on, by module name in order: hidden conv/linear weights, then
-    the classifier (``head``), as ``hypercli.mhe.layer_weights`` finds them."""
+    the classifier (``head``), as ``hypercli.mhe.layer_weights`` finds them; layers of one
+    filter (no angle between two) are left out."""
     from hypercli.mhe.energy import layer_weights
 
     hidden, classifier = layer_weights(model)
     layers = {name: w.detach().cpu() for name, w in hidden if w.shape[0] >= 2}
-    if classifier is not None:
+    if classifier is not None and classifier[1].shape[0] >= 2:  # a GAN's D ends in one unit
         layers[classifier[0]] = classifier[1].detach().cpu()
     return layers
 

@@ -6,6 +6,7 @@ loads what it needs, draws, saves atomically and returns a JSON-ready summary.
     render_features(["runs/fmnist-2d-softmax/latest"], "softmax.png")
     render_layers(["runs/a", "runs/b"], "layers.png", selection="all")
     render_curves(["runs/a"], "curves.png")
+    render_samples(["runs/sngan-fmnist/latest"], "samples.png")   # a GAN run
 """
 
 from __future__ import annotations
@@ -30,15 +31,26 @@ def _labels(paths: list[Path], names: list[str]) -> list[str]:
 
 
 def _load_models(paths: list[PathLike]) -> tuple[list[Path], list[Any], list[Any]]:
-    from hypercli.engine.checkpoint import checkpoint_file, load_checkpoint
+    """Checkpoint files, models and recipes; a GAN run gives its discriminator."""
+    from hypercli.engine.checkpoint import checkpoint_file, load_checkpoint, stored_task
 
     files = [checkpoint_file(p) for p in paths]
     models, recipes = [], []
     for f in files:
-        model, recipe = load_checkpoint(f)
+        if stored_task(f) == "gan":
+            from hypercli.gan.sampling import load_gan
+
+            gan, recipe = load_gan(f)
+            model = gan.discriminator
+        else:
+            model, recipe = load_checkpoint(f)
         models.append(model)
         recipes.append(recipe)
     return files, models, recipes
+
+
+def _model_names(recipes: list[Any]) -> list[str]:
+    return [f"{r.name} (discriminator)" if r.task == "gan" else r.name for r in recipes]
 
 
 def render_features(paths: list[PathLike], out: PathLike, split: str = "test",
@@ -106,12 +118,13 @@ def render_features(paths: list[PathLike], out: PathLike, split: str = "test",
 def render_layers(paths: list[PathLike], out: PathLike, selection: str | None = "all",
                   size_px: tuple[int, int] | None = None,
                   dpi: int = DEFAULT_DPI) -> dict[str, Any]:
-    """Pairwise filter angles and hyperspherical energy of chosen layers, models overlaid."""
+    """Pairwise filter angles and hyperspherical energy of chosen layers, models overlaid
+    (of a GAN run: its discriminator's layers)."""
     from hypercli.viz.layers import plot_layers, select_layers
 
     out = check_output_path(out)
     files, models, recipes = _load_models(paths)
-    labels = _labels(files, [r.name for r in recipes])
+    labels = _labels(files, _model_names(recipes))
     chosen = [(label, select_layers(m, selection)) for label, m in zip(labels, models,
                                                                        strict=True)]
     fig, stats = plot_layers(chosen, size_px, dpi)
@@ -120,6 +133,54 @@ def render_layers(paths: list[PathLike], out: PathLike, selection: str | None = 
             "models": [{"checkpoint": str(f), "label": label,
                         "layers": [s.summary() for s in st]}
                        for f, label, st in zip(files, labels, stats, strict=True)]}
+
+
+def render_samples(paths: list[PathLike], out: PathLike, n: int | None = None,
+                   device: str = "auto", size_px: tuple[int, int] | None = None,
+                   dpi: int = DEFAULT_DPI) -> dict[str, Any]:
+    """A grid of samples of each GAN checkpoint, side by side.
+
+    ``n`` samples (default: the run's ``gan.grid_samples``) from the run's fixed codes (seed
+    = the recipe's seed), so the grid of the last checkpoint is that epoch's
+    ``samples/epoch-NNN.png``. ``HyperError`` for a checkpoint that is no GAN run.
+    """
+    import math
+
+    from hypercli.engine.checkpoint import checkpoint_file
+    from hypercli.engine.distributed import resolve_device
+    from hypercli.gan.sampling import grid_image, load_gan, sample
+    from hypercli.viz.figure import new_figure
+
+    if n is not None and not 1 <= n <= 1024:
+        raise HyperError(f"--n {n}: draw between 1 and 1024 samples")
+    out = check_output_path(out)
+    dev = resolve_device(device)
+    files = [checkpoint_file(p) for p in paths]
+    grids, rows = [], []
+    for f in files:
+        gan, recipe = load_gan(f, dev)
+        k = n or recipe.gan.grid_samples
+        x = sample(gan.generator, k, seed=recipe.seed, device=dev)  # (k, C, H, W) in [0, 1]
+        grids.append(grid_image(x).numpy())
+        rows.append({"checkpoint": str(f), "name": recipe.name, "n": k, "seed": recipe.seed,
+                     "image_shape": list(x.shape[1:])})
+    labels = _labels(files, [r["name"] for r in rows])
+    cols = min(4, len(grids))
+    fig_rows = math.ceil(len(grids) / cols)
+    fig = new_figure(size_px or (520 * cols + 40, 560 * fig_rows + 40), dpi)
+    axes = fig.subplots(fig_rows, cols, squeeze=False).ravel()
+    for ax, grid, label, row in zip(axes, grids, labels, rows, strict=False):
+        gray = grid.shape[2] == 1
+        ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0,
+                  vmax=255, interpolation="nearest")
+        ax.set_title(f"{label}: {row['n']} samples (seed {row['seed']})", fontsize=9)
+        ax.set_axis_off()
+    for ax in axes[len(grids):]:
+        ax.set_axis_off()
+    saved = save_figure(fig, out)
+    for row, label in zip(rows, labels, strict=True):
+        row["label"] = label
+    return {"view": "samples", "out": str(saved), "models": rows}
 
 
 def _run_name(run_dir: Path) -> str:

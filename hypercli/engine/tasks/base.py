@@ -15,7 +15,8 @@ chosen by the recipe's ``task:``::
 The loop calls, in order: ``__init__`` (build data, model, optimizer; no files touched),
 ``load_weights`` and ``load_state`` (on ``--resume``), ``prepare`` (wrap for DDP /
 compile), then per batch ``step`` and ``after_step``, per epoch ``epoch_record``,
-``check_weights`` and (when due) ``eval_record``, and ``state`` for every checkpoint.
+``check_weights``, (when due) ``eval_record`` and ``end_epoch``, and ``state`` for every
+checkpoint.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Task:
     loader: Any
     meta: dict[str, Any]
     ckpt_path: Path | None = None  # set by the loop: named in divergence messages
+    run_dir: Path | None = None  # set by the loop: where end_epoch writes its files
 
     def __init__(self, recipe: Recipe, dev: torch.device, dist: D.Dist,
                  console: Console) -> None:
@@ -116,6 +118,11 @@ class Task:
         itself first); what the main rank returns is logged; ``*_loss`` keys are checked by
         the divergence guard."""
         return {}
+
+    def end_epoch(self, epoch: int) -> None:
+        """Called on the main rank when epoch ``epoch`` (1-based) is done, after its
+        evaluation and before its checkpoint: files a task writes every epoch into
+        ``run_dir`` (a GAN's sample grid). A resume that repeats the epoch rewrites them."""
 
     def after_step(self, step: int) -> dict[str, Any] | None:
         """Called after every step (all ranks); a record returned is logged as its own
