@@ -241,6 +241,10 @@ class GanConfig(_Section):
     lr_d: float = Field(2e-4, gt=0.0)
     betas: tuple[float, float] = (0.5, 0.999)  # Adam's, for both networks
     grid_samples: int = Field(64, gt=0, le=1024)  # images of each epoch's sample grid
+    # the feature and logit network of `hyper eval`'s FID / IS / KID (hypercli.gan.scores):
+    # "checkpoint:RUN" (a hyper classifier of the same images) or "inception:WEIGHTS.pth"
+    features: str | None = None
+    score_samples: int = Field(10_000, gt=1)  # generated images scored (and as many real)
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> GanConfig:

@@ -32,6 +32,13 @@ def evaluate(
         "paths (default: the list's folder).")] = None,
     image_ext: Annotated[str, typer.Option(
         help="Extension of a pairs.txt's images: jpg or png.")] = "jpg",
+    features: Annotated[str | None, typer.Option(
+        help="GAN runs: the feature and logit network of FID / IS / KID, checkpoint:RUN (a "
+        "hyper classifier of the same images) or inception:WEIGHTS.pth (default: the "
+        "recipe's gan.features).", show_default=False)] = None,
+    samples: Annotated[int | None, typer.Option(
+        min=2, help="GAN runs: images generated and scored, against as many test images "
+        "(default: the recipe's gan.score_samples).", show_default=False)] = None,
 ) -> None:
     """Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix,
     open-set verification (when the recipe asks) and per-layer hyperspherical energy.
@@ -54,6 +61,15 @@ def evaluate(
     if split not in ("test", "val", "train"):
         raise HyperError(f"--split {split!r}: use test, val or train")
     path = resolve_checkpoint(checkpoint)
+    if _is_gan(path):
+        from hypercli.gan.evaluate import score_checkpoint
+
+        result = score_checkpoint(path, features, samples, device)
+        if json_out:
+            print_json(result)
+        else:
+            _print_gan(result)
+        return
     result = report(path, split, device)
     if json_out:
         print_json(result)
@@ -119,3 +135,30 @@ def _print(r: dict) -> None:
         for k, val in r["energies"].items():
             t.add_row(k, f"{val:.6g}" if isinstance(val, float) else str(val))
         console.print(t)
+
+
+def _is_gan(path: Path) -> bool:
+    from hypercli.engine.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)["recipe"].get("task", "classify") == "gan"
+
+
+def _print_gan(r: dict) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{r['recipe']}[/]: {r['n_fake']} generated against {r['n_real']} "
+                  "test images")
+    t = Table(title="GAN scores", title_justify="left")
+    t.add_column("score")
+    t.add_column("value", justify="right")
+    for m, label in r["labels"].items():
+        std = r.get(f"{m}_std")
+        t.add_row(label, f"{r[m]:.4f}" + (f" ± {std:.4f}" if std is not None else ""))
+    console.print(t)
+    e = Table(title="discriminator energy per layer (s=0, mean over pairs)",
+              title_justify="left")
+    e.add_column("layer")
+    e.add_column("energy", justify="right")
+    for k, v in r["d_energies"].items():
+        e.add_row(k, f"{v:.6g}")
+    console.print(e)

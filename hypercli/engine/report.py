@@ -21,9 +21,8 @@ def report(checkpoint: str | Path, split: str = "test", device: str = "auto",
     energy of each layer when the MHE module is available."""
     state = read_checkpoint(checkpoint)
     if state["recipe"].get("task", "classify") == "gan":
-        raise HyperError(f"{checkpoint} is a GAN run (task: gan): hyper eval has no GAN scores "
-                         "(FID, IS, KID) to report yet; `hyper visualize-features -c "
-                         f"{checkpoint}` draws its samples, --layers its discriminator's filters")
+        raise HyperError(f"{checkpoint} is a GAN run (task: gan): its scores are "
+                         "hypercli.gan.evaluate.score_checkpoint (`hyper eval` runs it)")
     meta = state["data"]
     dev = resolve_device(device)
     model, recipe = load_checkpoint(checkpoint, dev)

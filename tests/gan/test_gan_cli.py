@@ -54,10 +54,40 @@ def test_visualize_features_draws_samples_and_discriminator_layers(gan_run, tmp_
     assert (tmp_path / "l.png").is_file()
 
 
-def test_eval_and_attack_on_a_gan_are_one_line_errors(gan_run):
+def test_eval_scores_a_gan_over_a_named_classifier(gan_run, tmp_path):
+    from hypercli.engine import train
+    from hypercli.gan.sampling import load_gan
+    from hypercli.gan.scores import gan_scores, load_feature_network
+    from hypercli.recipe import build_recipe
+    from tests.conftest import tiny_tree
+
     run, _ = gan_run
-    one_line_error(["eval", "--checkpoint", str(run)], "GAN run (task: gan)", "hyper eval",
-                   "visualize-features")
+    one_line_error(["eval", "--checkpoint", str(run)], "no feature network", "--features")
+    clf = tmp_path / "clf"  # a classifier of the same synthetic 16 px gray images
+    train(build_recipe(tiny_tree(train={"epochs": 1, "device": "cpu"})), out_dir=clf,
+          progress=False)
+    res = runner.invoke(app, ["eval", "--checkpoint", str(run), "--features",
+                              f"checkpoint:{clf}", "--samples", "64", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["labels"]["fid"] == "FID (tiny features)" and out["n_fake"] == 64
+    # the generator's samples (seed 0) against the first 64 test images, scored directly
+    from hypercli.data import build_data
+
+    gan, recipe = load_gan(run)
+    real = build_data(recipe.data, recipe.seed).test.images[:64]
+    ref = gan_scores(sample(gan.generator, 64, seed=0), real,
+                     load_feature_network(f"checkpoint:{clf}"), seed=0)
+    for key in ("fid", "is", "kid"):
+        assert out[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9)
+    assert set(out["d_energies"]) >= {f"convs.{i}" for i in range(5)}
+    res = runner.invoke(app, ["eval", "--checkpoint", str(run), "--features",
+                              f"checkpoint:{clf}", "--samples", "64"])
+    assert res.exit_code == 0 and "FID (tiny features)" in res.output
+
+
+def test_attack_on_a_gan_is_a_one_line_error(gan_run):
+    run, _ = gan_run
     one_line_error(["attack", "--checkpoint", str(run), "--eps", "8"], "'gan' run",
                    "not a classifier")
 

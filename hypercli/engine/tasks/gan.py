@@ -214,6 +214,15 @@ class GanTask(Task):
         make_dirs(self.run_dir / SAMPLES_DIR)
         save_grid(images, sample_grid_path(self.run_dir, epoch))
 
+    def headline(self, history: list[dict[str, Any]]) -> str:
+        last = next((h for h in reversed(history) if "d_loss" in h), {})
+        if not last:
+            return "no epoch finished"
+        grid = (f", samples {sample_grid_path(self.run_dir, last['epoch'])}"
+                if self.run_dir is not None else "")
+        return (f"D loss {last['d_loss']:.4f}, G loss {last['g_loss']:.4f} (D(x) "
+                f"{last['d_real']:.3f}, D(G(z)) {last['d_fake']:.3f}){grid}")
+
     def summary(self, last: dict[str, Any]) -> dict[str, Any]:
         grid = (sample_grid_path(self.run_dir, last["epoch"])
                 if self.run_dir is not None and "epoch" in last else None)
