@@ -3,8 +3,9 @@ space: the MHE paper's GAN claim (Liu et al., NeurIPS 2018, §5.4: MHE on the di
 of a spectrally normalized GAN raised CIFAR-10's Inception Score from 7.42 to 7.68),
 checked on real data that is here, at a CPU budget.
 
-For each seed it trains ``sngan-fmnist`` and ``sngan-mhe-fmnist`` (the same run plus the
-MHE-GAN code's MHE on D), draws ``--samples`` images from each generator, and scores them
+For each seed it trains ``sngan-fmnist``, ``sngan-mhe-fmnist`` (the same run plus the
+MHE-GAN code's MHE on D, at its weight) and the latter with a weight at which MHE reaches
+D (``VARIANTS``), draws ``--samples`` images from each generator, and scores them
 against as many Fashion-MNIST test images with torchmetrics' FID, Inception Score and KID
 (``hypercli.gan.scores``). Inception-v3 weights are not on this machine, so the feature
 and logit network is a Fashion-MNIST classifier (the ``fmnist-quick`` main job, trained
@@ -13,7 +14,7 @@ and so on, not the Inception figures of the paper. Also reported: the discrimina
 log energy (s=0) over its layers. Mean ± std over the seeds; a markdown table on stdout and
 in ``--out``.
 
-    python scripts/gan_table.py                        # 3 seeds x 2 recipes (< 1 hour, 2 cores)
+    python scripts/gan_table.py                        # 3 seeds x 3 variants (< 1 hour, 2 cores)
     python scripts/gan_table.py --seeds 0 --quick      # a smoke run
     python scripts/gan_table.py --out DIR --reuse      # re-score / re-print finished runs
 """
@@ -28,7 +29,13 @@ from pathlib import Path
 
 from _reproduce import finish, markdown_table, start  # scripts/_reproduce.py, beside this file
 
-RECIPES = {"sngan-fmnist": "SNGAN", "sngan-mhe-fmnist": "SNGAN + MHE (D)"}
+# (label, recipe, overrides): SNGAN, the MHE-GAN code's MHE on D (lam 5e-8 on the pair
+# mean: its gradient is 1e-6..1e-8 of the adversarial loss's, scripts/gan_mhe_gradient.py),
+# and the same MHE at a weight that reaches D
+VARIANTS = [("SNGAN", "sngan-fmnist", []),
+            ("SNGAN + MHE on D (the authors' weight, 5e-8)", "sngan-mhe-fmnist", []),
+            ("SNGAN + MHE on D (weight 1e-2)", "sngan-mhe-fmnist",
+             ["regularizers.0.args.lam=0.01"])]
 
 
 def features_checkpoint(out: Path, given: str | None, quiet) -> str:
@@ -45,7 +52,7 @@ def features_checkpoint(out: Path, given: str | None, quiet) -> str:
     return f"checkpoint:{run}"
 
 
-def run_one(recipe: str, seed: int, out: Path, overrides: list[str], reuse: bool, quiet,
+def run_one(variant: int, seed: int, out: Path, overrides: list[str], reuse: bool, quiet,
             net, real, samples: int) -> dict:
     import torch
 
@@ -56,10 +63,11 @@ def run_one(recipe: str, seed: int, out: Path, overrides: list[str], reuse: bool
     from hypercli.mhe import layer_energies
     from hypercli.recipe import load_recipe
 
-    run = out / f"{recipe}-seed{seed}"
+    label, recipe, extra = VARIANTS[variant]
+    run = out / f"v{variant}-{recipe}-seed{seed}"
     if not (reuse and (run / FILENAME).exists() and (run / "summary.json").exists()):
-        train(load_recipe(recipe, [f"seed={seed}", *overrides]), out_dir=run, progress=True,
-              console=quiet)
+        train(load_recipe(recipe, [f"seed={seed}", *extra, *overrides]), out_dir=run,
+              progress=True, console=quiet)
     summary = json.loads((run / "summary.json").read_text())
     gan, _ = load_gan(run)
     fake = sample(gan.generator, samples, seed=10_000 + seed)
@@ -67,7 +75,8 @@ def run_one(recipe: str, seed: int, out: Path, overrides: list[str], reuse: bool
     with torch.no_grad():
         energies = layer_energies(gan.discriminator, s="0")
     finite = [v for v in energies.values() if v == v]
-    return {"recipe": recipe, "seed": seed, "run": str(run), **scores,
+    return {"variant": variant, "label": label, "recipe": recipe, "overrides": extra,
+            "seed": seed, "run": str(run), **scores,
             "d_energy_s0": sum(finite) / len(finite), "d_energies": energies,
             "train_seconds": summary.get("train_seconds")}
 
@@ -79,8 +88,8 @@ def table(rows: list[dict], net_name: str, samples: int, budget: str) -> str:
         return f"{fmt.format(m)} ± {fmt.format(sd)}"
 
     body = []
-    for recipe, label in RECIPES.items():
-        rs = [r for r in rows if r["recipe"] == recipe]
+    for variant, (label, _, _) in enumerate(VARIANTS):
+        rs = [r for r in rows if r["variant"] == variant]
         if not rs:
             continue
         body.append([label, str(len(rs)), ms([r["fid"] for r in rs], "{:.2f}"),
@@ -105,12 +114,14 @@ def main() -> None:
     ap.add_argument("--features", help="feature network: a classifier run / checkpoint, or "
                     "inception:PATH (default: fmnist-quick, trained here)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 40 steps, 1000 samples")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="a recipe override for every run (e.g. data.subset=6400)")
     ap.add_argument("--reuse", action="store_true", help="keep finished runs, re-score them")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     out, log, quiet = start(args.out, "gan-table", args.threads)
     t0 = time.perf_counter()
-    overrides = ["data.subset=1280", "train.epochs=2"] if args.quick else []
+    overrides = (["data.subset=1280", "train.epochs=2"] if args.quick else []) + args.overrides
     samples = 1000 if args.quick else args.samples
 
     from hypercli.data.fashion_mnist import fashion_mnist
@@ -121,16 +132,17 @@ def main() -> None:
     real = fashion_mnist().test.images[:samples]
     rows = []
     for seed in args.seeds:
-        for recipe in RECIPES:
+        for variant in range(len(VARIANTS)):
             t1 = time.perf_counter()
-            rows.append(run_one(recipe, seed, out, overrides, args.reuse, quiet, net, real,
+            rows.append(run_one(variant, seed, out, overrides, args.reuse, quiet, net, real,
                                 samples))
             r = rows[-1]
-            log.print(f"{recipe:18s} seed {seed}: FID {r['fid']:.2f}  IS {r['is']:.3f}  "
+            log.print(f"{r['label'][:34]:34s} seed {seed}: FID {r['fid']:.2f}  IS {r['is']:.3f}  "
                       f"KID {r['kid']:.4f}  ({time.perf_counter() - t1:.0f} s)")
     base = load_recipe("sngan-fmnist", overrides)
+    steps = int(base.train.epochs * -(-(base.data.subset or 60000) // base.data.batch_size))
     budget = (f"{base.train.epochs:g} epochs of {base.data.subset or 60000} images at batch "
-              f"{base.data.batch_size} per run")
+              f"{base.data.batch_size} ({steps} D and G steps) per run")
     finish(out, table(rows, net.name, samples, budget), rows, log, t0)
 
 
