@@ -21,6 +21,11 @@ def tiny_tree(**sections) -> dict:
         "schedule": {"name": "constant"},
         "train": {"epochs": 2, "device": "cpu"},
     }
+    return merge_sections(tree, sections)
+
+
+def merge_sections(tree: dict, sections: dict) -> dict:
+    """``tree`` with each of ``sections`` merged into its section (a dict) or set as is."""
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(tree.get(key), dict):
             tree[key] = {**tree[key], **value}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hypercli.recipe import build_recipe
-from tests.conftest import tiny_tree
+from tests.conftest import merge_sections, tiny_tree
 
 TINY_NETS = {"z_dim": 8, "generator_args": {"widths": [16, 8, 4]},
              "discriminator_args": {"widths": [4, 8, 16]}, "grid_samples": 16,
@@ -18,12 +18,7 @@ def gan_tree(**sections) -> dict:
     for key in ("model", "optimizer", "schedule"):  # a GAN has its own (a warning otherwise)
         tree.pop(key)
     tree.update(name="tiny-gan", task="gan", gan=dict(TINY_NETS))
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(tree.get(key), dict):
-            tree[key] = {**tree[key], **value}
-        else:
-            tree[key] = value
-    return tree
+    return merge_sections(tree, sections)
 
 
 @pytest.fixture(scope="module")

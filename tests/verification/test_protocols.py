@@ -17,6 +17,7 @@ from hypercli.errors import HyperError
 from hypercli.registry import PROTOCOLS
 from hypercli.verification.metrics import auc, contiguous_folds, eer, roc, tar_at_far
 from hypercli.verification.protocols import insightface, sphereface
+from tests.verification.test_drawn import brute_tar
 
 
 def unit(v):
@@ -234,13 +235,6 @@ def test_sphereface_score_on_the_threshold_is_wrong_both_ways():
     assert r["fold_accuracies"][2] == 0.0
 
 
-def brute_tar(scores, same, far):
-    neg, pos = scores[~same], scores[same]
-    best = 0.0
-    for t in [-math.inf, *scores.tolist()]:
-        if sum(n > t for n in neg) / len(neg) <= far:
-            best = max(best, sum(p > t for p in pos) / len(pos))
-    return best
 
 
 def brute_auc(scores, same):

@@ -47,6 +47,20 @@ class EpochStats:
         return self.s.get(key, 0.0) / max(self.s["n"], 1.0)
 
 
+def regularized(loss: torch.Tensor, regularizers: list[tuple[str, Any]],
+                stats: EpochStats) -> torch.Tensor:
+    """``loss`` plus the terms of ``(log prefix, Regularizer)`` pairs; each one's logs are
+    added to ``stats`` as ``<prefix>/<key>`` (averaged per step in the epoch record)."""
+    total = loss
+    for prefix, reg in regularizers:
+        term, logs = reg.loss()
+        if term is not None:
+            total = total + term
+        for key, v in logs.items():
+            stats.add(f"{prefix}/{key}", float(v))
+    return total
+
+
 class Task:
     """Base class of the kinds of run. Subclasses set ``loader`` (the training batches of
     this rank: ``set_epoch``, ``len``, ``batches(start)``) and ``meta`` (what a checkpoint

@@ -18,7 +18,7 @@ from hypercli.engine.checkpoint import load_weights
 from hypercli.engine.evaluate import evaluate
 from hypercli.engine.optim import build_optimizer, build_scheduler
 from hypercli.engine.resume import apply_optimizer_settings
-from hypercli.engine.tasks.base import EpochStats, Task
+from hypercli.engine.tasks.base import EpochStats, Task, regularized
 from hypercli.errors import DivergenceError, HyperError
 from hypercli.models import Net, count_parameters, create_model
 from hypercli.nn.regularizer import Regularizer
@@ -247,13 +247,7 @@ class ClassifyTask(Task):
                 f = self.net(x)
                 loss = self.pfc(f, y)
                 logits = self.pfc.head.logits(f.detach()) if self.dist.world == 1 else None
-        total = loss
-        for prefix, reg in self.regularizers:
-            term, logs = reg.loss()
-            if term is not None:
-                total = total + term
-            for key, v in logs.items():
-                stats.add(f"{prefix}/{key}", float(v))
+        total = regularized(loss, self.regularizers, stats)
         if not torch.isfinite(total):
             per_epoch = len(self.loader)
             raise divergence(total, f"epoch {step // per_epoch + 1}, step {step % per_epoch + 1}",

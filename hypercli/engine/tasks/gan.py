@@ -30,7 +30,7 @@ from hypercli.engine import distributed as D
 from hypercli.engine import guard
 from hypercli.engine.checkpoint import load_weights
 from hypercli.engine.io import make_dirs, remove_stale_temps
-from hypercli.engine.tasks.base import EpochStats, Task
+from hypercli.engine.tasks.base import EpochStats, Task, regularized
 from hypercli.engine.tasks.classify import build_regularizers, data_meta
 from hypercli.errors import DivergenceError, HyperError
 from hypercli.gan.model import build_gan
@@ -152,13 +152,7 @@ class GanTask(Task):
         logits = self.d_net(torch.cat([real, fake]))  # one pass: one power iteration
         d_real, d_fake = logits[:n], logits[n:]
         d_loss = self.loss.discriminator(d_real, d_fake)
-        total = d_loss
-        for prefix, reg in self.regularizers:
-            term, logs = reg.loss()
-            if term is not None:
-                total = total + term
-            for key, v in logs.items():
-                stats.add(f"{prefix}/{key}", float(v))
+        total = regularized(d_loss, self.regularizers, stats)
         if not torch.isfinite(total):
             raise self._diverged("discriminator loss", total, step)
         self.opt_d.zero_grad(set_to_none=True)
