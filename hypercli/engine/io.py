@@ -63,6 +63,13 @@ def make_dirs(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary file to write ``path`` through: a temp file beside it, fsynced and renamed
@@ -79,6 +86,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -59,3 +59,17 @@ def test_remove_stale_temps_only_ours(tmp_path):
     theirs.write_text("y")
     assert remove_stale_temps(tmp_path, ["checkpoint.pt"]) == [ours]
     assert not ours.exists() and theirs.exists()
+
+
+def test_atomic_writes_get_the_umask_permissions_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from hypercli.engine.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644

@@ -53,3 +53,13 @@ def test_a_missing_verification_set_fails_before_training(tmp_path):
     with pytest.raises(HyperError, match=r"eval.verify.0.path nope/lfw.bin does not exist"):
         train(build_recipe(tree), out_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_two_sets_of_one_name_are_an_error(tmp_path):
+    write_bin(tmp_path / "tiny.bin")
+    (tmp_path / "b").mkdir()
+    write_bin(tmp_path / "b" / "tiny.bin")
+    tree = tiny_tree(eval={"verify": [{"path": str(tmp_path / "tiny.bin")},
+                                      {"path": str(tmp_path / "b" / "tiny.bin")}]})
+    with pytest.raises(HyperError, match="two sets are named 'tiny'"):
+        train(build_recipe(tree), out_dir=tmp_path / "run", progress=False)

@@ -147,10 +147,16 @@ class ClassifyTask(Task):
             path = where(cfg.path)
             if not Path(path).exists():
                 raise HyperError(f"eval.verify.{i}.path {cfg.path} does not exist (here or under "
-                                 "data.root); set it with --set eval.verify.{i}.path=FILE, or "
+                                 f"data.root); set it with --set eval.verify.{i}.path=FILE, or "
                                  "--set 'eval.verify=[]' to train without it")
             out.append((cfg, load_set(path, where(cfg.images), channels=self.data.in_channels,
                                       name=cfg.name)))
+        names = [vset.name for _, vset in out]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise HyperError(f"eval.verify: two sets are named {twice[0]!r} and would overwrite "
+                             "each other's verify/<name>/... metrics; give each a name: "
+                             "(eval.verify.N.name)")
         return out
 
     def verify_record(self) -> dict[str, Any]:
