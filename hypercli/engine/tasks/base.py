@@ -27,8 +27,10 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from torch import nn
 
 from hypercli.engine import distributed as D
+from hypercli.errors import HyperError
 from hypercli.recipe import Recipe
 
 
@@ -68,6 +70,8 @@ class Task:
 
     loader: Any
     meta: dict[str, Any]
+    model: nn.Module  # what the checkpoint's "model" entry holds
+    networks = "the model"  # how errors about ``model`` name it
     ckpt_path: Path | None = None  # set by the loop: named in divergence messages
     run_dir: Path | None = None  # set by the loop: where end_epoch writes its files
 
@@ -92,9 +96,23 @@ class Task:
         raise NotImplementedError
 
     def load_weights(self, state: dict[str, Any], path: Path) -> None:
-        """Restore the weights of ``state()`` from the checkpoint at ``path`` (first, so
-        that a shape change names its tensors)."""
-        raise NotImplementedError
+        """Restore ``self.model`` from the checkpoint's ``model`` entry at ``path`` (first,
+        so that a shape change names its tensors)."""
+        from hypercli.engine.checkpoint import load_weights
+
+        load_weights(self.model, state["model"], str(path),
+                     f"{self.networks} of a run cannot change shape on resume; start a new "
+                     "run with another --out")
+
+    def sync_batchnorm(self, module: nn.Module) -> nn.Module:
+        """``module`` with SyncBatchNorm under torchrun when ``train.sync_batchnorm`` asks
+        (CUDA only: a one-line ``HyperError`` on the CPU); else ``module`` itself."""
+        if not (self.dist.enabled and self.recipe.train.sync_batchnorm):
+            return module
+        if self.dev.type != "cuda":
+            raise HyperError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs "
+                             "only on GPUs); set train.sync_batchnorm=false on the CPU")
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
 
     def load_state(self, state: dict[str, Any], path: Path,
                    changes: dict[str, tuple[Any, Any]]) -> None:

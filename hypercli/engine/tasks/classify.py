@@ -14,7 +14,6 @@ from torch import nn
 from hypercli.data import Splits, build_data
 from hypercli.engine import distributed as D
 from hypercli.engine import guard
-from hypercli.engine.checkpoint import load_weights
 from hypercli.engine.evaluate import evaluate
 from hypercli.engine.optim import build_optimizer, build_scheduler
 from hypercli.engine.resume import apply_optimizer_settings
@@ -90,11 +89,7 @@ class ClassifyTask(Task):
                                        self.data.std).to(dev)
         if switch(tc.channels_last, dev):
             self.model = self.model.to(memory_format=torch.channels_last)
-        if dist.enabled and tc.sync_batchnorm:
-            if dev.type != "cuda":
-                raise HyperError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs "
-                                 "only on GPUs); set train.sync_batchnorm=false on the CPU")
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model = self.sync_batchnorm(self.model)
         self.pfc = None  # PartialFC: the head's class centers sharded over the ranks
         self.backbone: nn.Module = self.model
         if recipe.loss.partial_fc:
@@ -203,11 +198,6 @@ class ClassifyTask(Task):
                      self.pfc.gather_optimizer_state(self.optimizer))  # the whole matrix's
         return {"model": self.model.state_dict(), "optimizer": optimizer,
                 "scheduler": self.scheduler.state_dict()}
-
-    def load_weights(self, state: dict[str, Any], path: Path) -> None:
-        load_weights(self.model, state["model"], str(path),
-                     "the model of a run cannot change shape on resume; start a new run "
-                     "with another --out")
 
     def load_state(self, state: dict[str, Any], path: Path,
                    changes: dict[str, tuple[Any, Any]]) -> None:

@@ -28,7 +28,6 @@ from torch import nn
 from hypercli.data import build_data
 from hypercli.engine import distributed as D
 from hypercli.engine import guard
-from hypercli.engine.checkpoint import load_weights
 from hypercli.engine.io import make_dirs, remove_stale_temps
 from hypercli.engine.tasks.base import EpochStats, Task, regularized
 from hypercli.engine.tasks.classify import build_regularizers, data_meta
@@ -54,6 +53,8 @@ class GanTask(Task):
     Adam for each network; the recipe's regularizers (MHE) act on the discriminator.
     """
 
+    networks = "the networks"
+
     def __init__(self, recipe: Recipe, dev: torch.device, dist: D.Dist, console) -> None:
         super().__init__(recipe, dev, dist, console)
         assert recipe.gan is not None  # the recipe schema fills it for task gan
@@ -63,12 +64,7 @@ class GanTask(Task):
         self.loss = GAN_LOSSES.create(cfg.loss)
         self.model = build_gan(cfg, self.data.in_channels, self.data.image_size).to(dev)
         self.generator, self.discriminator = self.model.generator, self.model.discriminator
-        if dist.enabled and recipe.train.sync_batchnorm:
-            if dev.type != "cuda":
-                raise HyperError("train.sync_batchnorm needs CUDA (torch's SyncBatchNorm runs "
-                                 "only on GPUs); set train.sync_batchnorm=false on the CPU")
-            self.model.generator = self.generator = \
-                nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
+        self.model.generator = self.generator = self.sync_batchnorm(self.generator)
         self.regularizers = build_regularizers(recipe, self.discriminator)
         betas = tuple(cfg.betas)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=betas)
@@ -89,11 +85,6 @@ class GanTask(Task):
                 "optimizer": {"generator": self.opt_g.state_dict(),
                               "discriminator": self.opt_d.state_dict()},
                 "scheduler": {}}  # constant learning rates
-
-    def load_weights(self, state: dict[str, Any], path: Path) -> None:
-        load_weights(self.model, state["model"], str(path),
-                     "the networks of a run cannot change shape on resume; start a new run "
-                     "with another --out")
 
     def load_state(self, state: dict[str, Any], path: Path,
                    changes: dict[str, tuple[Any, Any]]) -> None:
